@@ -1,0 +1,37 @@
+# Every target does its own set-up: scripts/bootstrap installs what is missing (a no-op when
+# nothing is), CMake configures once, Ninja builds what changed.
+PRESET ?= release
+BUILD  := build/$(PRESET)
+JOBS   ?= $(shell nproc)
+CTEST_ARGS ?=
+
+.PHONY: all bootstrap configure build demo test test-asan test-tsan clean
+
+all: build
+
+bootstrap:
+	@bash scripts/bootstrap
+
+$(BUILD)/build.ninja: CMakeLists.txt CMakePresets.json | bootstrap
+	cmake --preset $(PRESET) >/dev/null
+
+configure: bootstrap
+	@test -f $(BUILD)/build.ninja || cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	$(BUILD)/bin/wire demo
+
+test: build
+	ctest --preset $(PRESET) -j $(JOBS) $(CTEST_ARGS)
+
+test-asan:
+	$(MAKE) test PRESET=asan
+
+test-tsan:
+	$(MAKE) test PRESET=tsan
+
+clean:
+	rm -rf build

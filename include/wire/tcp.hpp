@@ -1,0 +1,103 @@
+#pragma once
+// TCP: TcpListener accepts connections; TcpStream is one connection, a byte stream. A receive
+// returns whatever piece of the stream has arrived; 0 bytes means the peer closed its side.
+// Message boundaries come only from a convention on top (see framing.hpp).
+//
+// Thread-safety: as Socket: one object, one thread at a time. (Sending from one thread while
+// receiving on another is what the kernel allows, and wire adds no state that would break it.)
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "wire/endpoint.hpp"
+#include "wire/socket.hpp"
+
+namespace wire {
+
+/// How TcpStream::connect proceeds.
+struct ConnectOptions {
+  /// Bind to this local address first (e.g. the seed's client port 8000). SO_REUSEADDR is set,
+  /// so an immediate rerun does not fail on the previous connection's TIME_WAIT.
+  std::optional<Endpoint> local;
+  /// Give up on each candidate after this long; zero waits as long as the kernel does.
+  std::chrono::milliseconds timeout{0};
+};
+
+/// TCP keepalive probing: after `idle` without traffic, probe every `interval`, and drop the
+/// connection after `count` unanswered probes.
+struct KeepAlive {
+  std::chrono::seconds idle{60};
+  std::chrono::seconds interval{10};
+  int count = 5;
+};
+
+class TcpStream : public Socket {
+ public:
+  TcpStream() noexcept = default;
+  explicit TcpStream(Socket socket) noexcept : Socket(std::move(socket)) {}
+
+  /// Connects to `peer`. Timeout expiry gives std::errc::timed_out.
+  static Result<TcpStream> connect(const Endpoint& peer, const ConnectOptions& options = {});
+  /// Tries each candidate in order (skipping those of another family than options.local) and
+  /// returns the first connection made, or the last candidate's error.
+  static Result<TcpStream> connect(std::span<const Endpoint> candidates,
+                                   const ConnectOptions& options = {});
+  /// Resolves `address` ("host:port") and connects to the first candidate that answers.
+  static Result<TcpStream> connect(std::string_view address, const ConnectOptions& options = {});
+
+  /// One send(2): may write only part of `data`; returns how much. Never raises SIGPIPE
+  /// (a closed peer is EPIPE); retries EINTR.
+  Result<std::size_t> send(std::span<const std::byte> data);
+  Result<std::size_t> send(std::string_view data) { return send(as_bytes(data)); }
+  /// Sends all of `data`, continuing after partial sends.
+  Result<void> send_all(std::span<const std::byte> data);
+  Result<void> send_all(std::string_view data) { return send_all(as_bytes(data)); }
+
+  /// Receives what has arrived, up to buffer.size() bytes. 0 means the peer closed (EOF).
+  Result<std::size_t> receive(std::span<std::byte> buffer);
+  /// Receives exactly buffer.size() bytes; errc::connection_closed if the stream ends first.
+  Result<void> receive_exact(std::span<std::byte> buffer);
+
+  /// Half-close: the peer reads EOF, while this side can still receive.
+  Result<void> shutdown_write();
+
+  /// TCP_NODELAY: send small writes at once instead of coalescing them (Nagle off).
+  Result<void> set_no_delay(bool on);
+  /// SO_KEEPALIVE with the given timing; std::nullopt turns keepalive off.
+  Result<void> set_keepalive(std::optional<KeepAlive> keepalive);
+  /// SO_LINGER. Zero seconds makes close() abort the connection with RST at once.
+  Result<void> set_linger(std::optional<std::chrono::seconds> linger);
+};
+
+/// A connection accepted by TcpListener, with the peer's address.
+struct Accepted {
+  TcpStream stream;
+  Endpoint peer;
+};
+
+/// How TcpListener::listen sets up the socket.
+struct ListenOptions {
+  int backlog = 128;         ///< connections the kernel queues before accept()
+  bool reuse_port = false;   ///< SO_REUSEPORT: several listeners share the port (one per core)
+  bool non_blocking = false; ///< for event loops: accept() returns EAGAIN instead of blocking
+};
+
+class TcpListener : public Socket {
+ public:
+  TcpListener() noexcept = default;
+  explicit TcpListener(Socket socket) noexcept : Socket(std::move(socket)) {}
+
+  /// Opens, sets SO_REUSEADDR, binds `local` and listens. An IPv6 listener is v6-only, so
+  /// "[::]:port" and "0.0.0.0:port" can be bound side by side.
+  static Result<TcpListener> listen(const Endpoint& local, const ListenOptions& options = {});
+
+  /// Waits for the next connection. Retries EINTR and ECONNABORTED (a peer gone before accept).
+  /// Accepted streams are blocking, or non-blocking if the listener is.
+  Result<Accepted> accept();
+  /// As accept(), but gives up after `timeout` with std::errc::timed_out.
+  Result<Accepted> accept(std::chrono::milliseconds timeout);
+};
+
+}  // namespace wire

@@ -1,0 +1,8 @@
+#pragma once
+// The whole of libwire in one include.
+#include "wire/endpoint.hpp"
+#include "wire/error.hpp"
+#include "wire/socket.hpp"
+#include "wire/tcp.hpp"
+#include "wire/udp.hpp"
+#include "wire/version.hpp"

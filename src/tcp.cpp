@@ -1,0 +1,165 @@
+#include "wire/tcp.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace wire {
+namespace {
+
+Result<void> check(int rc) {
+  if (rc < 0) return fail(last_system_error());
+  return {};
+}
+
+// Connects a non-blocking socket and waits for the outcome, so one timeout covers the whole
+// handshake and EINTR cannot leave a half-started connect behind.
+Result<void> connect_and_wait(Socket& s, const Endpoint& peer, std::chrono::milliseconds timeout) {
+  if (::connect(s.native_handle(), peer.data(), peer.size()) == 0) return {};
+  if (errno != EINPROGRESS && errno != EINTR) return fail(last_system_error());
+  auto ready = wait_ready(s.native_handle(), POLLOUT,
+                          timeout.count() > 0 ? timeout : std::chrono::milliseconds(-1));
+  if (!ready) return fail(ready.error());
+  if (!*ready) return fail(std::make_error_code(std::errc::timed_out));
+  auto pending = s.pending_error();
+  if (!pending) return fail(pending.error());
+  if (*pending) return fail(*pending);
+  return {};
+}
+
+}  // namespace
+
+Result<TcpStream> TcpStream::connect(const Endpoint& peer, const ConnectOptions& options) {
+  auto s = Socket::open(peer.family(), SOCK_STREAM, /*non_blocking=*/true);
+  if (!s) return fail(s.error());
+  if (options.local) {
+    if (auto r = s->set_reuse_address(true); !r) return fail(r.error());
+    if (auto r = s->bind(*options.local); !r) return fail(r.error());
+  }
+  if (auto r = connect_and_wait(*s, peer, options.timeout); !r) return fail(r.error());
+  if (auto r = s->set_non_blocking(false); !r) return fail(r.error());
+  return TcpStream(std::move(*s));
+}
+
+Result<TcpStream> TcpStream::connect(std::span<const Endpoint> candidates,
+                                     const ConnectOptions& options) {
+  std::error_code last = make_error_code(errc::no_address);
+  for (const Endpoint& peer : candidates) {
+    if (options.local && options.local->family() != peer.family()) continue;
+    auto stream = connect(peer, options);
+    if (stream) return stream;
+    last = stream.error();
+  }
+  return fail(last);
+}
+
+Result<TcpStream> TcpStream::connect(std::string_view address, const ConnectOptions& options) {
+  auto candidates = resolve(address);
+  if (!candidates) return fail(candidates.error());
+  return connect(std::span<const Endpoint>(*candidates), options);
+}
+
+Result<std::size_t> TcpStream::send(std::span<const std::byte> data) {
+  ssize_t n;
+  do {
+    n = ::send(native_handle(), data.data(), data.size(), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fail(last_system_error());
+  return static_cast<std::size_t>(n);
+}
+
+Result<void> TcpStream::send_all(std::span<const std::byte> data) {
+  while (!data.empty()) {
+    auto n = send(data);
+    if (!n) return fail(n.error());
+    data = data.subspan(*n);
+  }
+  return {};
+}
+
+Result<std::size_t> TcpStream::receive(std::span<std::byte> buffer) {
+  ssize_t n;
+  do {
+    n = ::recv(native_handle(), buffer.data(), buffer.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fail(last_system_error());
+  return static_cast<std::size_t>(n);
+}
+
+Result<void> TcpStream::receive_exact(std::span<std::byte> buffer) {
+  while (!buffer.empty()) {
+    auto n = receive(buffer);
+    if (!n) return fail(n.error());
+    if (*n == 0) return fail(errc::connection_closed);
+    buffer = buffer.subspan(*n);
+  }
+  return {};
+}
+
+Result<void> TcpStream::shutdown_write() { return check(::shutdown(native_handle(), SHUT_WR)); }
+
+Result<void> TcpStream::set_no_delay(bool on) { return set_option(IPPROTO_TCP, TCP_NODELAY, on); }
+
+Result<void> TcpStream::set_keepalive(std::optional<KeepAlive> keepalive) {
+  if (auto r = set_option(SOL_SOCKET, SO_KEEPALIVE, keepalive.has_value()); !r || !keepalive)
+    return r;
+  if (auto r = set_option(IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(keepalive->idle.count()));
+      !r)
+    return r;
+  if (auto r = set_option(IPPROTO_TCP, TCP_KEEPINTVL,
+                          static_cast<int>(keepalive->interval.count()));
+      !r)
+    return r;
+  return set_option(IPPROTO_TCP, TCP_KEEPCNT, keepalive->count);
+}
+
+Result<void> TcpStream::set_linger(std::optional<std::chrono::seconds> linger) {
+  ::linger l{};
+  l.l_onoff = linger.has_value();
+  l.l_linger = linger ? static_cast<int>(linger->count()) : 0;
+  return check(::setsockopt(native_handle(), SOL_SOCKET, SO_LINGER, &l, sizeof l));
+}
+
+Result<TcpListener> TcpListener::listen(const Endpoint& local, const ListenOptions& options) {
+  auto s = Socket::open(local.family(), SOCK_STREAM, options.non_blocking);
+  if (!s) return fail(s.error());
+  if (auto r = s->set_reuse_address(true); !r) return fail(r.error());
+  if (options.reuse_port) {
+    if (auto r = s->set_reuse_port(true); !r) return fail(r.error());
+  }
+  if (local.family() == Family::v6) {
+    if (auto r = s->set_v6_only(true); !r) return fail(r.error());
+  }
+  if (auto r = s->bind(local); !r) return fail(r.error());
+  if (auto r = check(::listen(s->native_handle(), options.backlog)); !r) return fail(r.error());
+  return TcpListener(std::move(*s));
+}
+
+Result<Accepted> TcpListener::accept() {
+  const int flags = ::fcntl(native_handle(), F_GETFL);
+  const int accept_flags = SOCK_CLOEXEC | ((flags >= 0 && (flags & O_NONBLOCK)) ? SOCK_NONBLOCK : 0);
+  for (;;) {
+    sockaddr_storage from{};
+    socklen_t len = sizeof from;
+    int fd = ::accept4(native_handle(), reinterpret_cast<sockaddr*>(&from), &len, accept_flags);
+    if (fd >= 0) {
+      Accepted a{TcpStream(Socket(fd)), Endpoint{}};
+      if (auto ep = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from), len)) a.peer = *ep;
+      return a;
+    }
+    if (errno != EINTR && errno != ECONNABORTED) return fail(last_system_error());
+  }
+}
+
+Result<Accepted> TcpListener::accept(std::chrono::milliseconds timeout) {
+  auto ready = wait_ready(native_handle(), POLLIN, timeout);
+  if (!ready) return fail(ready.error());
+  if (!*ready) return fail(std::make_error_code(std::errc::timed_out));
+  return accept();
+}
+
+}  // namespace wire

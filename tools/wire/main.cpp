@@ -1,0 +1,39 @@
+// wire: netcat for UDP and TCP, the seed's demo, and ready services.
+#include <csignal>
+#include <cstdio>
+#include <fmt/core.h>
+
+#include "command.hpp"
+
+int main(int argc, char** argv) {
+  // A peer that goes away must give EPIPE, never kill the process: sockets use MSG_NOSIGNAL,
+  // and ignoring SIGPIPE covers writes to a closed stdout pipe as well.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"wire: send and receive UDP and TCP, listen, serve, and replay the seed demo.\n"
+               "Example: wire udp recv 127.0.0.1:8888 & wire udp send 127.0.0.1:8888 hello"};
+  app.set_version_flag("--version", std::string("wire ") + wire::version);
+  app.require_subcommand(1);
+  app.failure_message(CLI::FailureMessage::simple);
+
+  wire::cli::Action action;
+  wire::cli::add_udp_commands(app, action);
+  wire::cli::add_tcp_commands(app, action);
+  wire::cli::add_demo_command(app, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line on stderr, exit 2, as for any usage error.
+    fmt::print(stderr, "wire: {} (try --help)\n", e.what());
+    return wire::cli::exit_usage;
+  }
+  std::fflush(stdout);
+  return action ? action() : wire::cli::exit_usage;
+}

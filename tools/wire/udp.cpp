@@ -1,0 +1,158 @@
+// wire udp send / wire udp recv: one datagram per message, the seed's lines per datagram.
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fmt/core.h>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "command.hpp"
+
+namespace wire::cli {
+namespace {
+
+struct SendOptions {
+  std::string address;
+  std::optional<std::string> message;
+  std::string from;
+  double wait_reply = 0;
+};
+
+struct RecvOptions {
+  std::string address;
+  std::size_t count = 0;
+  std::size_t buffer_size = 1024;
+  bool raw = false;
+  bool verbose = false;
+};
+
+// Waits for one reply and prints it as the seed prints a received message.
+int print_reply(UdpSocket& socket, const Endpoint& self, std::chrono::milliseconds wait) {
+  if (auto r = socket.set_receive_timeout(wait); !r) return report("set receive timeout", r.error());
+  std::vector<std::byte> buffer(65536);
+  auto d = socket.receive(buffer);
+  if (!d && would_block(d.error()))
+    return report(fmt::format("no reply within {} ms", wait.count()));
+  if (!d) return report("receive reply", d.error());
+  auto line = received_line(self, std::span(buffer).first(d->size), d->from);
+  std::fputs(line.c_str(), stdout);
+  std::fflush(stdout);
+  return exit_ok;
+}
+
+int send_one(UdpSocket& socket, std::span<const std::byte> message, const Endpoint& peer,
+             const SendOptions& o) {
+  if (auto n = socket.send(message); !n)
+    return report(fmt::format("cannot send to {}", peer.to_string()), n.error());
+  auto self = socket.local_endpoint();
+  if (!self) return report("local address", self.error());
+  std::fputs(sent_line(*self, message, peer).c_str(), stdout);
+  std::fflush(stdout);
+  if (o.wait_reply > 0) return print_reply(socket, *self, seconds(o.wait_reply));
+  return exit_ok;
+}
+
+int udp_send(const SendOptions& o) {
+  auto peers = resolve_or_report(o.address);
+  if (!peers) return exit_failure;
+  std::optional<Endpoint> local;
+  if (!o.from.empty()) {
+    auto found = resolve_or_report(o.from);
+    if (!found) return exit_failure;
+    local = found->front();
+  }
+  // UDP has no handshake to try candidates with: take the first of the right family.
+  const Endpoint* peer = &peers->front();
+  for (const auto& p : *peers) {
+    if (!local || p.family() == local->family()) {
+      peer = &p;
+      break;
+    }
+  }
+  auto socket = local ? UdpSocket::open(*local) : UdpSocket::open(peer->family());
+  if (!socket)
+    return report(local ? fmt::format("cannot bind {}", local->to_string()) : "socket",
+                  socket.error());
+  // connect() fixes the source address (so the printed line names a real one), filters replies
+  // to this peer, and turns an ICMP port-unreachable into ECONNREFUSED for --wait-reply.
+  if (auto r = socket->connect(*peer); !r)
+    return report(fmt::format("cannot send to {}", peer->to_string()), r.error());
+
+  if (o.message) return send_one(*socket, as_bytes(*o.message), *peer, o);
+  // No MESSAGE: each line of stdin, newline included as netcat sends it, is one datagram.
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!std::cin.eof()) line += '\n';
+    if (int rc = send_one(*socket, as_bytes(line), *peer, o); rc != exit_ok) return rc;
+  }
+  return exit_ok;
+}
+
+int udp_recv(const RecvOptions& o) {
+  auto found = resolve_or_report(o.address);
+  if (!found) return exit_failure;
+  auto socket = UdpSocket::open(found->front());
+  if (!socket) return report(fmt::format("cannot bind {}", found->front().to_string()), socket.error());
+  auto self = socket->local_endpoint();
+  if (!self) return report("local address", self.error());
+  if (o.verbose) fmt::print(stderr, "listening on {}\n", self->to_string());
+  std::fflush(stderr);
+
+  std::vector<std::byte> buffer(o.buffer_size);
+  for (std::size_t seen = 0; o.count == 0 || seen < o.count; ++seen) {
+    auto d = socket->receive_from(buffer);
+    if (!d) return report("receive", d.error());
+    auto data = std::span(buffer).first(d->size);
+    if (d->truncated())
+      fmt::print(stderr, "wire: datagram from {} truncated: {} bytes, buffer holds {}\n",
+                 d->from.to_string(), d->full_size, o.buffer_size);
+    if (o.raw) {
+      if (auto r = write_all(STDOUT_FILENO, data); !r) return report("write stdout", r.error());
+    } else {
+      auto line = received_line(*self, data, d->from);
+      if (auto r = write_all(STDOUT_FILENO, as_bytes(line)); !r)
+        return report("write stdout", r.error());
+    }
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+void add_udp_commands(CLI::App& app, Action& action) {
+  auto* udp = app.add_subcommand("udp", "Send and receive UDP datagrams");
+  udp->require_subcommand(1);
+
+  auto send_opts = std::make_shared<SendOptions>();
+  auto* send = udp->add_subcommand(
+      "send",
+      "Send one datagram (or one per line of stdin) and print the seed's client line.\n"
+      "Example: wire udp send 127.0.0.1:8888 hello --from 127.0.0.1:8000");
+  send->add_option("address", send_opts->address, "Destination, e.g. 127.0.0.1:8888, [::1]:8888")
+      ->required();
+  send->add_option("message", send_opts->message, "Payload; without it, each stdin line is sent");
+  send->add_option("--from", send_opts->from, "Bind to this local address first");
+  send->add_option("--wait-reply", send_opts->wait_reply,
+                   "Wait this many seconds for a reply to each datagram and print it")
+      ->check(CLI::NonNegativeNumber);
+  send->callback([&action, send_opts] { action = [send_opts] { return udp_send(*send_opts); }; });
+
+  auto recv_opts = std::make_shared<RecvOptions>();
+  auto* recv = udp->add_subcommand(
+      "recv",
+      "Receive datagrams and print the seed's server line for each.\n"
+      "Example: wire udp recv 127.0.0.1:8888 --count 1");
+  recv->add_option("address", recv_opts->address, "Local address to bind, e.g. 127.0.0.1:8888")
+      ->required();
+  recv->add_option("--count,-c", recv_opts->count, "Stop after this many datagrams (0: never)");
+  recv->add_option("--buffer-size", recv_opts->buffer_size,
+                   "Receive buffer; larger datagrams are truncated and reported")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  recv->add_flag("--raw", recv_opts->raw, "Write payloads only, no seed lines");
+  recv->add_flag("--verbose,-v", recv_opts->verbose, "Print the bound address on stderr");
+  recv->callback([&action, recv_opts] { action = [recv_opts] { return udp_recv(*recv_opts); }; });
+}
+
+}  // namespace wire::cli
