@@ -19,6 +19,8 @@ namespace wire {
 enum class Family { v4, v6 };
 
 /// An IPv4 or IPv6 socket address. Default-constructed it is 0.0.0.0:0.
+/// Thread-safety: a value type; distinct objects may be used from any threads, and const
+/// methods may be called concurrently on one object.
 class Endpoint {
  public:
   Endpoint() noexcept;
@@ -33,7 +35,9 @@ class Endpoint {
   /// The wildcard address (0.0.0.0 or ::) of `family` with `port`.
   static Endpoint any(Family family, std::uint16_t port) noexcept;
 
+  /// IPv4 or IPv6.
   Family family() const noexcept;
+  /// The port, in host byte order.
   std::uint16_t port() const noexcept;
   /// The same address with another port.
   Endpoint with_port(std::uint16_t port) const noexcept;
@@ -42,15 +46,19 @@ class Endpoint {
   /// The endpoint as text that parse() reads back: "127.0.0.1:8888", "[::1]:8888".
   std::string to_string() const;
 
+  /// True for 127.0.0.0/8 and ::1.
   bool is_loopback() const noexcept;
+  /// True for the wildcard address 0.0.0.0 or ::.
   bool is_any() const noexcept;
 
   /// For system calls: the sockaddr and its length.
   const sockaddr* data() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
+  /// The length of data()'s sockaddr.
   socklen_t size() const noexcept { return size_; }
   /// The socket domain to open for this endpoint (AF_INET or AF_INET6).
   int domain() const noexcept;
 
+  /// Same family, address and port (IPv6 scope id included).
   friend bool operator==(const Endpoint& a, const Endpoint& b) noexcept;
 
  private:
@@ -67,7 +75,7 @@ Result<std::vector<Endpoint>> resolve(std::string_view text);
 /// Exposed for tests and for callers that resolve by other means.
 struct HostPort {
   std::string_view host;  ///< without brackets; empty for ":port"
-  std::uint16_t port = 0;
+  std::uint16_t port = 0;  ///< the port number
 };
 Result<HostPort> split_host_port(std::string_view text);
 

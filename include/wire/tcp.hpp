@@ -28,14 +28,18 @@ struct ConnectOptions {
 /// TCP keepalive probing: after `idle` without traffic, probe every `interval`, and drop the
 /// connection after `count` unanswered probes.
 struct KeepAlive {
-  std::chrono::seconds idle{60};
-  std::chrono::seconds interval{10};
-  int count = 5;
+  std::chrono::seconds idle{60};      ///< TCP_KEEPIDLE: quiet time before the first probe
+  std::chrono::seconds interval{10};  ///< TCP_KEEPINTVL: time between probes
+  int count = 5;                      ///< TCP_KEEPCNT: unanswered probes before the drop
 };
 
+/// One TCP connection: a byte stream with no message boundaries.
+/// Thread-safety: as Socket, one object from one thread at a time; one thread sending while
+/// another receives is safe (the kernel allows it and wire keeps no state between the calls).
 class TcpStream : public Socket {
  public:
   TcpStream() noexcept = default;
+  /// Adopts a connected stream socket (e.g. one from accept4 or a socketpair).
   explicit TcpStream(Socket socket) noexcept : Socket(std::move(socket)) {}
 
   /// Connects to `peer`. Timeout expiry gives std::errc::timed_out.
@@ -50,9 +54,11 @@ class TcpStream : public Socket {
   /// One send(2): may write only part of `data`; returns how much. Never raises SIGPIPE
   /// (a closed peer is EPIPE); retries EINTR.
   Result<std::size_t> send(std::span<const std::byte> data);
+  /// As send(std::span<const std::byte>), for text.
   Result<std::size_t> send(std::string_view data) { return send(as_bytes(data)); }
   /// Sends all of `data`, continuing after partial sends.
   Result<void> send_all(std::span<const std::byte> data);
+  /// As send_all(std::span<const std::byte>), for text.
   Result<void> send_all(std::string_view data) { return send_all(as_bytes(data)); }
 
   /// Receives what has arrived, up to buffer.size() bytes. 0 means the peer closed (EOF).
@@ -73,8 +79,8 @@ class TcpStream : public Socket {
 
 /// A connection accepted by TcpListener, with the peer's address.
 struct Accepted {
-  TcpStream stream;
-  Endpoint peer;
+  TcpStream stream;  ///< the new connection
+  Endpoint peer;     ///< who connected
 };
 
 /// How TcpListener::listen sets up the socket.
@@ -84,9 +90,12 @@ struct ListenOptions {
   bool non_blocking = false; ///< for event loops: accept() returns EAGAIN instead of blocking
 };
 
+/// A listening TCP socket that accepts connections.
+/// Thread-safety: as Socket, one object from one thread at a time.
 class TcpListener : public Socket {
  public:
   TcpListener() noexcept = default;
+  /// Adopts a socket that is already listening.
   explicit TcpListener(Socket socket) noexcept : Socket(std::move(socket)) {}
 
   /// Opens, sets SO_REUSEADDR, binds `local` and listens. An IPv6 listener is v6-only, so

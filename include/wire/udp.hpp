@@ -13,16 +13,21 @@
 namespace wire {
 
 /// One received datagram: where it came from and how much of it fitted.
+/// Thread-safety: a plain value; copies are independent.
 struct Datagram {
   std::size_t size = 0;       ///< bytes written into the caller's buffer
   std::size_t full_size = 0;  ///< the datagram's real size (larger than size when truncated)
   Endpoint from;              ///< the sender's address
+  /// True when the datagram was larger than the buffer and was cut to fit.
   bool truncated() const noexcept { return full_size > size; }
 };
 
+/// A UDP socket: each send is one datagram, each receive one whole datagram and its sender.
+/// Thread-safety: as Socket, one object from one thread at a time.
 class UdpSocket : public Socket {
  public:
   UdpSocket() noexcept = default;
+  /// Adopts an open datagram socket.
   explicit UdpSocket(Socket socket) noexcept : Socket(std::move(socket)) {}
 
   /// Opens an unbound UDP socket for `family` (the kernel picks a port on first send).
@@ -33,6 +38,7 @@ class UdpSocket : public Socket {
 
   /// Sends one datagram to `to`. Never raises SIGPIPE; retries EINTR.
   Result<std::size_t> send_to(std::span<const std::byte> data, const Endpoint& to);
+  /// As send_to(std::span<const std::byte>, const Endpoint&), for text.
   Result<std::size_t> send_to(std::string_view data, const Endpoint& to) {
     return send_to(as_bytes(data), to);
   }
@@ -42,7 +48,9 @@ class UdpSocket : public Socket {
 
   /// Fixes the peer: send() goes there and only its datagrams are received.
   Result<void> connect(const Endpoint& peer);
+  /// Sends one datagram to the connected peer. Never raises SIGPIPE; retries EINTR.
   Result<std::size_t> send(std::span<const std::byte> data);
+  /// As send(std::span<const std::byte>), for text.
   Result<std::size_t> send(std::string_view data) { return send(as_bytes(data)); }
   /// Receives on a connected socket; same truncation reporting as receive_from().
   Result<Datagram> receive(std::span<std::byte> buffer) { return receive_from(buffer); }
@@ -52,6 +60,7 @@ class UdpSocket : public Socket {
   /// Joins the multicast `group` (IPv4 or IPv6) on the default interface, or interface index
   /// `interface` for IPv6 (for IPv4 it is an interface index too, via ip_mreqn).
   Result<void> join_multicast(const Endpoint& group, unsigned interface = 0);
+  /// Leaves a group joined with join_multicast() (same arguments).
   Result<void> leave_multicast(const Endpoint& group, unsigned interface = 0);
   /// Whether this host's own multicast sends loop back to its sockets.
   Result<void> set_multicast_loop(bool on);
