@@ -1,0 +1,265 @@
+// wire bench: the load generator. tcp-echo, tcp-bulk, udp-flood and tcp-connect drive a server
+// from --threads workers (each its own epoll loop, see bench_tcp.cpp and bench_udp.cpp), print a
+// live progress line on stderr, then the rate and latency quantiles on stdout (or --json), and
+// say when the generator itself, not the server, was the bottleneck.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <fmt/core.h>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "bench.hpp"
+#include "command.hpp"
+
+namespace wire::cli {
+
+double thread_cpu_seconds() noexcept {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+std::uint64_t now_ns() noexcept {
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+namespace {
+
+/// A thread whose utilisation reaches this was busy all the time: the generator was the limit.
+constexpr double saturated_share = 0.9;
+
+using Worker = void (*)(const BenchOptions&, const Endpoint&, int, Control&, Progress&,
+                        WorkerResult&);
+
+struct ModeInfo {
+  Worker worker;
+  std::size_t default_size;
+  const char* unit;  // what one op is, for the rate
+};
+
+ModeInfo mode_info(const std::string& mode) {
+  if (mode == "tcp-bulk") return {run_tcp_bulk, 128 * 1024, "writes"};
+  if (mode == "udp-flood") return {run_udp_flood, 64, "datagrams"};
+  if (mode == "tcp-connect") return {run_tcp_connect, 0, "connections"};
+  return {run_tcp_echo, 64, "requests"};
+}
+
+struct CpuUse {
+  double user = 0, system = 0;
+};
+
+CpuUse process_cpu() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto sec = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return {sec(u.ru_utime), sec(u.ru_stime)};
+}
+
+/// Everything measured, merged over the workers.
+struct Summary {
+  WorkerResult total;
+  double elapsed = 0;
+  CpuUse cpu;
+  double busiest_thread = 0;  // the highest per-thread CPU share of the run
+  bool saturated() const { return busiest_thread >= saturated_share; }
+};
+
+/// Sleeps until the duration is over, refreshing the progress line once a second.
+void pace(const BenchOptions& o, const ModeInfo& info, std::vector<Progress>& progress,
+          std::uint64_t start) {
+  const bool show = !o.quiet && ::isatty(STDERR_FILENO);
+  const auto end = start + static_cast<std::uint64_t>(o.duration * 1e9);
+  std::uint64_t last_ops = 0, last_time = start;
+  for (std::uint64_t now = now_ns(); now < end; now = now_ns()) {
+    const std::uint64_t step = std::min<std::uint64_t>(end - now, 1'000'000'000u - (now - start) % 1'000'000'000u);
+    std::this_thread::sleep_for(std::chrono::nanoseconds(step));
+    if (!show) continue;
+    std::uint64_t ops = 0;
+    for (auto& p : progress) ops += p.ops.load(std::memory_order_relaxed);
+    const std::uint64_t t = now_ns();
+    const double rate = static_cast<double>(ops - last_ops) / (static_cast<double>(t - last_time) / 1e9);
+    fmt::print(stderr, "\r{:6.1f} s  {:>12.0f} {}/s  {:>12} total ", static_cast<double>(t - start) / 1e9,
+               rate, info.unit, ops);
+    std::fflush(stderr);
+    last_ops = ops;
+    last_time = t;
+  }
+  if (show) fmt::print(stderr, "\n");
+}
+
+/// Runs the workers; nullopt (after printing why) when set-up failed.
+std::optional<Summary> run_load(const BenchOptions& o, const Endpoint& peer, const ModeInfo& info) {
+  Control control(o.threads);
+  std::vector<Progress> progress(static_cast<std::size_t>(o.threads));
+  std::vector<WorkerResult> results(static_cast<std::size_t>(o.threads));
+  std::vector<std::jthread> threads;
+  for (int t = 0; t < o.threads; ++t) {
+    const int share = o.connections / o.threads + (t < o.connections % o.threads ? 1 : 0);
+    const auto i = static_cast<std::size_t>(t);
+    threads.emplace_back([&, share, i] { info.worker(o, peer, share, control, progress[i], results[i]); });
+  }
+  control.ready.arrive_and_wait();
+  const CpuUse cpu0 = process_cpu();
+  const std::uint64_t start = now_ns();
+  if (!control.failed) pace(o, info, progress, start);
+  control.stop = true;
+  const std::uint64_t end = now_ns();
+  threads.clear();  // joins
+  Summary s;
+  s.elapsed = static_cast<double>(end - start) / 1e9;
+  const CpuUse cpu1 = process_cpu();
+  s.cpu = {cpu1.user - cpu0.user, cpu1.system - cpu0.system};
+  for (auto& r : results) {
+    if (!r.error.empty()) {
+      report(r.error);
+      return std::nullopt;
+    }
+    s.total.latency.merge(r.latency);
+    s.total.ops += r.ops;
+    s.total.bytes += r.bytes;
+    s.total.received += r.received;
+    s.total.errors += r.errors;
+    s.total.cpu_seconds += r.cpu_seconds;
+    s.busiest_thread = std::max(s.busiest_thread, r.cpu_seconds / s.elapsed);
+  }
+  return s;
+}
+
+double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
+
+nlohmann::json to_json(const BenchOptions& o, const Endpoint& peer, const ModeInfo& info,
+                       const Summary& s) {
+  const auto& h = s.total.latency;
+  nlohmann::json j = {
+      {"mode", o.mode}, {"target", peer.to_string()}, {"connections", o.connections},
+      {"threads", o.threads}, {"size", o.size}, {"pipeline", o.pipeline},
+      {"duration_s", s.elapsed}, {"unit", info.unit}, {"ops", s.total.ops},
+      {"rate", static_cast<double>(s.total.ops) / s.elapsed}, {"bytes", s.total.bytes},
+      {"gbit_s", static_cast<double>(s.total.bytes) * 8 / s.elapsed / 1e9},
+      {"errors", s.total.errors},
+      {"latency_us", {{"count", h.count()}, {"mean", h.mean() / 1e3}, {"p50", us(h.quantile(0.5))},
+                      {"p90", us(h.quantile(0.9))}, {"p99", us(h.quantile(0.99))},
+                      {"p99_9", us(h.quantile(0.999))}, {"max", us(h.max())}}},
+      {"generator", {{"cpu_s", s.cpu.user + s.cpu.system}, {"user_s", s.cpu.user},
+                     {"system_s", s.cpu.system}, {"busiest_thread_share", s.busiest_thread},
+                     {"saturated", s.saturated()}}}};
+  if (o.mode == "udp-flood") {
+    const auto lost = s.total.ops > s.total.received ? s.total.ops - s.total.received : 0;
+    j["udp"] = {{"sent", s.total.ops}, {"received", s.total.received}, {"lost", lost},
+                {"received_rate", static_cast<double>(s.total.received) / s.elapsed},
+                {"loss_ratio", s.total.ops ? static_cast<double>(lost) / static_cast<double>(s.total.ops) : 0.0}};
+  }
+  if (o.mode == "tcp-bulk") j["sendfile"] = o.sendfile;
+  return j;
+}
+
+void print_text(const nlohmann::json& j) {
+  fmt::print("{} {}: {} connections x {} in flight, {} B, {} threads, {:.2f} s\n",
+             j["mode"].get<std::string>(), j["target"].get<std::string>(),
+             j["connections"].get<int>(), j["pipeline"].get<int>(), j["size"].get<std::size_t>(),
+             j["threads"].get<int>(), j["duration_s"].get<double>());
+  fmt::print("  {:<10} {} ({:.0f} /s), {:.3f} Gbit/s, {} errors\n", j["unit"].get<std::string>(),
+             j["ops"].get<std::uint64_t>(), j["rate"].get<double>(), j["gbit_s"].get<double>(),
+             j["errors"].get<std::uint64_t>());
+  if (j.contains("udp"))
+    fmt::print("  {:<10} {} echoed ({:.0f} /s), {} lost ({:.2f} %)\n", "udp",
+               j["udp"]["received"].get<std::uint64_t>(), j["udp"]["received_rate"].get<double>(),
+               j["udp"]["lost"].get<std::uint64_t>(), j["udp"]["loss_ratio"].get<double>() * 100);
+  const auto& l = j["latency_us"];
+  if (l["count"].get<std::uint64_t>() > 0)
+    fmt::print("  {:<10} p50 {:.1f} us  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
+               "latency", l["p50"].get<double>(), l["p90"].get<double>(), l["p99"].get<double>(),
+               l["p99_9"].get<double>(), l["max"].get<double>());
+  const auto& g = j["generator"];
+  fmt::print("  {:<10} cpu {:.2f} s (user {:.2f}, system {:.2f}), busiest thread {:.0f} %\n",
+             "generator", g["cpu_s"].get<double>(), g["user_s"].get<double>(),
+             g["system_s"].get<double>(), g["busiest_thread_share"].get<double>() * 100);
+}
+
+/// Checks the options against the hard caps; a message for a usage error, or empty.
+std::string validate(BenchOptions& o, const ModeInfo& info) {
+  if (o.size == 0) o.size = info.default_size;
+  if (o.mode != "tcp-connect" && (o.size < 1 || o.size > max_size))
+    return fmt::format("--size must be 1..{}", max_size);
+  if (o.mode == "udp-flood" && o.size > 65507) return "--size must be at most 65507 for UDP";
+  if (o.connections < 1 || o.connections > max_connections)
+    return fmt::format("--connections must be 1..{}", max_connections);
+  if (o.pipeline < 1 || o.pipeline > max_pipeline)
+    return fmt::format("--pipeline must be 1..{}", max_pipeline);
+  if (!(o.duration > 0 && o.duration <= max_duration))
+    return fmt::format("--duration must be in (0, {}] seconds", max_duration);
+  if (o.threads < 1 || o.threads > max_threads) return fmt::format("--threads must be 1..{}", max_threads);
+  o.threads = std::min(o.threads, o.connections);
+  return {};
+}
+
+int run_bench(BenchOptions o) {
+  const ModeInfo info = mode_info(o.mode);
+  if (auto why = validate(o, info); !why.empty()) return report(why, exit_usage);
+  auto peers = resolve_or_report(o.address);
+  if (!peers) return exit_failure;
+  auto summary = run_load(o, peers->front(), info);
+  if (!summary) return exit_failure;
+  const auto j = to_json(o, peers->front(), info, *summary);
+  if (o.json) fmt::print("{}\n", j.dump(2));
+  else print_text(j);
+  if (summary->saturated())
+    fmt::print(stderr, "wire: bench: the load generator was the bottleneck (a thread used {:.0f} % "
+               "of a core); add --threads or give it more cores\n", summary->busiest_thread * 100);
+  if (summary->total.ops == 0) return report(fmt::format("no {} completed against {}", info.unit, o.address));
+  return exit_ok;
+}
+
+}  // namespace
+
+void add_bench_commands(CLI::App& app, Action& action) {
+  auto* bench = app.add_subcommand(
+      "bench", "Load generator: drive a server and report rate and latency.\n"
+               "Example: wire bench tcp-echo 127.0.0.1:7 --connections 100 --pipeline 16 --duration 5");
+  bench->require_subcommand(1);
+  auto options = std::make_shared<BenchOptions>();
+  struct Mode {
+    const char* name;
+    const char* help;
+  };
+  const Mode modes[] = {
+      {"tcp-echo", "Request/response against an echo server: requests/s and round-trip latency.\n"
+                   "Example: wire bench tcp-echo 127.0.0.1:7 --connections 100 --pipeline 16"},
+      {"tcp-bulk", "One-way TCP stream (replies are read and dropped): Gbit/s.\n"
+                   "Example: wire bench tcp-bulk 127.0.0.1:9 --size 131072 --sendfile"},
+      {"udp-flood", "Datagrams flat out or at --rate; with an echo server, echoed and lost.\n"
+                    "Example: wire bench udp-flood 127.0.0.1:7 --size 64 --rate 100000"},
+      {"tcp-connect", "Connections opened and closed per second, with connect latency.\n"
+                      "Example: wire bench tcp-connect 127.0.0.1:7 --connections 16"},
+  };
+  for (const auto& m : modes) {
+    auto* sub = bench->add_subcommand(m.name, m.help);
+    sub->add_option("address", options->address, "server host:port")->required();
+    sub->add_option("-c,--connections", options->connections, "connections (UDP: sockets; connect: slots)")
+        ->capture_default_str();
+    sub->add_option("-s,--size", options->size, "bytes a message / write / datagram (default by mode)");
+    sub->add_option("-p,--pipeline", options->pipeline, "tcp-echo: messages in flight per connection")
+        ->capture_default_str();
+    sub->add_option("-d,--duration", options->duration, "seconds of load")->capture_default_str();
+    sub->add_option("-t,--threads", options->threads, "load threads, each its own epoll loop")
+        ->capture_default_str();
+    sub->add_option("--rate", options->rate, "udp-flood: datagrams/s in total (0: flat out)");
+    sub->add_option("--batch", options->batch, "udp-flood: datagrams a sendmmsg")->capture_default_str();
+    sub->add_flag("--sendfile", options->sendfile, "tcp-bulk: send with sendfile(2) from a file");
+    sub->add_flag("--json", options->json, "print the result as JSON");
+    sub->add_flag("-q,--quiet", options->quiet, "no progress line on stderr");
+    sub->callback([&action, options, name = std::string(m.name)] {
+      options->mode = name;
+      action = [options] { return run_bench(*options); };
+    });
+  }
+}
+
+}  // namespace wire::cli
