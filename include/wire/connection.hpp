@@ -1,0 +1,126 @@
+#pragma once
+// Connection: the handle a Handler gets for one accepted TCP connection, and Input, the bytes
+// received and not yet consumed. The runtime owns the object; a Handler may keep a pointer to it
+// until on_close() returns.
+//
+// Thread-safety: a Connection belongs to the loop thread that accepted it; call its methods only
+// there (checked with assert() in debug builds). Other threads reach it through
+// EventLoop::post() on loop().
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <system_error>
+
+#include "wire/byte_buffer.hpp"
+#include "wire/endpoint.hpp"
+#include "wire/event_loop.hpp"
+#include "wire/poller.hpp"
+#include "wire/socket.hpp"
+
+namespace wire {
+namespace detail {
+class Worker;
+class ConnectionList;
+}
+
+/// The unconsumed input of a connection, as on_data() sees it. Loop thread only.
+class Input {
+ public:
+  std::span<const std::byte> data() const noexcept { return {data_, size_}; }
+  std::string_view text() const noexcept {
+    return {reinterpret_cast<const char*>(data_), size_};
+  }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  /// Marks the first `n` bytes used (n <= size()).
+  void consume(std::size_t n) noexcept {
+    assert(n <= size_);
+    data_ += n;
+    size_ -= n;
+  }
+  void consume_all() noexcept { consume(size_); }
+
+ private:
+  friend class Connection;
+  Input(const std::byte* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  const std::byte* data_;
+  std::size_t size_;
+};
+
+class Connection final : private IoWatcher {
+ public:
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Writes `data` at once if nothing is queued, queues what the socket did not take. False
+  /// if the connection is closing or closed, or if the queue would pass max_output_queue (the
+  /// connection is then aborted with std::errc::no_buffer_space). Never raises SIGPIPE.
+  bool send(std::span<const std::byte> data);
+  bool send(std::string_view text) { return send(as_bytes(text)); }
+  /// Orderly close: stop delivering input, send what is queued, then FIN; on_close follows.
+  void close() noexcept;
+  /// Closes now, dropping queued output; on_close(reason) follows after the current callback.
+  void abort(std::error_code reason = {}) noexcept;
+
+  /// Stops calling on_data (the kernel's buffers then push back on the peer) until resumed.
+  /// The runtime also does this by itself while the output queue is above the high-water mark.
+  void pause_reading() noexcept { paused_by_user_ = true; }
+  void resume_reading();
+
+  /// True until close() or abort(): send() is accepted.
+  bool is_open() const noexcept { return state_ == State::open; }
+  const Endpoint& peer() const noexcept { return peer_; }
+  /// Unique within the server for its lifetime.
+  std::uint64_t id() const noexcept { return id_; }
+  /// Bytes queued for sending.
+  std::size_t queued() const noexcept { return output_.size(); }
+  std::uint64_t bytes_received() const noexcept { return bytes_in_; }
+  std::uint64_t bytes_sent() const noexcept { return bytes_out_; }
+  /// The loop that owns this connection (post() to it from other threads).
+  EventLoop& loop() const noexcept;
+  /// A slot for the handler's per-connection state; the runtime never touches it.
+  void* context = nullptr;
+
+ private:
+  friend class detail::Worker;
+  friend class detail::ConnectionList;
+  enum class State : std::uint8_t { open, closing, lingering, closed };
+
+  Connection(detail::Worker& worker, int fd, const Endpoint& peer, std::uint64_t id);
+  ~Connection();
+  void on_ready(std::uint32_t events) override;
+  void read_ready();
+  bool read_once();
+  void deliver(std::span<const std::byte> fresh, bool from_pending);
+  void flush();
+  void after_flush();
+  void finish_output();
+  void on_peer_closed();
+  void destroy(std::error_code reason);
+  bool reading() const noexcept;
+  void touch() noexcept;
+
+  detail::Worker& worker_;
+  int fd_;
+  Endpoint peer_;
+  std::uint64_t id_;
+  State state_ = State::open;
+  bool readable_ = false;           // edge-triggered: the socket may hold unread bytes
+  bool peer_closed_ = false;        // read returned 0
+  bool hangup_seen_ = false;        // FIN reported: a short read no longer means drained
+  bool paused_by_user_ = false;
+  bool paused_by_output_ = false;   // output queue above the high-water mark
+  ByteBuffer pending_;              // input the handler left unconsumed
+  ByteBuffer output_;               // queued output (non-empty only while the socket is full)
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+  std::error_code reason_;
+  EventLoop::Clock::time_point last_active_;
+  Connection* prev_ = nullptr;  // the worker's list, least recently active first
+  Connection* next_ = nullptr;
+  bool in_retry_ = false;       // on the worker's list of connections to read again
+};
+
+}  // namespace wire

@@ -1,0 +1,99 @@
+#pragma once
+// EventLoop: one thread's reactor. It waits on a Poller (epoll), dispatches readiness to
+// IoWatchers, runs timers from a min-heap, and runs functions posted from other threads (an
+// eventfd wakes it). Servers run one loop per core; see server.hpp.
+//
+// Thread-safety: a loop belongs to the thread inside run(). Only post() and stop() may be called
+// from other threads; every other method must be called on the loop's thread (checked with
+// assert() in debug builds). Before run() starts and after it returns, whoever holds the loop
+// may call anything (set-up and tear-down).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "wire/error.hpp"
+#include "wire/poller.hpp"
+
+namespace wire {
+
+class EventLoop {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using TimerId = std::uint64_t;
+
+  /// Makes a loop on `backend` (epoll when null). Thread-safe.
+  static Result<std::unique_ptr<EventLoop>> create(std::unique_ptr<Poller> backend = nullptr);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  /// Runs until stop(): waits, dispatches events, timers and posted functions. Returns an
+  /// error only if the backend fails. Call from the thread that is to own the loop.
+  Result<void> run();
+  /// Makes run() return after the current iteration. Thread-safe (any thread).
+  void stop();
+  /// Runs `fn` on the loop's thread soon, in posting order. Thread-safe (any thread).
+  void post(std::function<void()> fn);
+
+  /// Watches `fd` for `interest` (io:: bits). Loop thread only.
+  Result<void> watch(int fd, std::uint32_t interest, IoWatcher& watcher);
+  /// Changes the interest of a watched `fd`. Loop thread only.
+  Result<void> rewatch(int fd, std::uint32_t interest, IoWatcher& watcher);
+  /// Stops watching `fd`; do it before closing the descriptor. Loop thread only.
+  void unwatch(int fd) noexcept;
+
+  /// Runs `fn` once after `delay`. Loop thread only.
+  TimerId run_after(std::chrono::milliseconds delay, std::function<void()> fn);
+  /// Cancels a timer that has not fired (unknown ids are ignored). Loop thread only.
+  void cancel(TimerId id) noexcept;
+
+  /// Called once per iteration after events, timers and posted work; returns true if it has
+  /// more to do, so the next wait does not block. Loop thread only (or before run()).
+  void set_batch_end(std::function<bool()> fn);
+
+  /// The time at the start of this iteration (cheap: no clock read). Loop thread only.
+  Clock::time_point now() const noexcept { return now_; }
+  /// True on the loop's thread, or when no thread runs the loop. Thread-safe.
+  bool in_loop_thread() const noexcept;
+
+ private:
+  struct Wakeup final : IoWatcher {
+    EventLoop* loop = nullptr;
+    void on_ready(std::uint32_t events) override;
+  };
+  struct Timer {
+    Clock::time_point deadline;
+    TimerId id;
+    bool operator>(const Timer& o) const noexcept { return deadline > o.deadline; }
+  };
+
+  EventLoop(std::unique_ptr<Poller> backend, int event_fd);
+  int wait_timeout_ms(bool busy) const;
+  void run_timers();
+  void run_posted();
+
+  std::unique_ptr<Poller> backend_;
+  int event_fd_;
+  Wakeup wakeup_;
+  Clock::time_point now_;
+  std::atomic<std::thread::id> owner_{};
+  std::atomic<bool> stopping_{false};
+
+  std::vector<Timer> timers_;  // a min-heap on deadline; cancelled ids are skipped lazily
+  std::unordered_map<TimerId, std::function<void()>> timer_fns_;
+  TimerId next_timer_ = 1;
+  std::function<bool()> batch_end_;
+
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;   // guarded by posted_mutex_
+  std::vector<std::function<void()>> running_;  // loop thread: the batch being run
+  std::atomic<bool> wake_pending_{false};
+};
+
+}  // namespace wire

@@ -1,0 +1,66 @@
+#pragma once
+// Handler: what a server does with its traffic. The runtime (server.hpp) calls it on the loop
+// thread that owns the connection or the UDP socket; services.hpp has ready ones and
+// examples/echo_server.cpp shows a user's own.
+//
+// Thread-safety: each loop gets its own Handler (from the HandlerFactory), and every callback
+// runs on that loop's thread, never concurrently with another callback of the same Handler.
+// State shared between loops (a chat room) is the handler's to synchronise; EventLoop::post()
+// is the way to reach a connection owned by another loop.
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <system_error>
+
+#include "wire/endpoint.hpp"
+#include "wire/socket.hpp"
+
+namespace wire {
+
+class Connection;
+class Input;
+class EventLoop;
+namespace detail {
+class UdpPort;
+}
+
+/// Replies for the UDP path: datagrams queued here leave in one sendmmsg() per batch.
+class DatagramSender {
+ public:
+  /// Queues one datagram to `to`. If the socket's buffer is full when the batch is sent, the
+  /// datagram is dropped and counted (UDP gives no delivery promise). Loop thread only.
+  void send_to(std::span<const std::byte> data, const Endpoint& to);
+  void send_to(std::string_view text, const Endpoint& to) { send_to(as_bytes(text), to); }
+
+ private:
+  friend class detail::UdpPort;
+  explicit DatagramSender(detail::UdpPort& port) noexcept : port_(&port) {}
+  detail::UdpPort* port_;
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  /// A TCP connection was accepted.
+  virtual void on_connect(Connection&) {}
+  /// Bytes arrived: `input` holds them plus whatever earlier calls left unconsumed. Consume
+  /// what you use; the rest is kept (up to ServerOptions::max_input) for the next call.
+  virtual void on_data(Connection&, Input& input) { (void)input; }
+  /// The output queue fell to the low-water mark after passing the high-water mark.
+  virtual void on_drain(Connection&) {}
+  /// The connection is closed (descriptor gone; send() now returns false). `reason` is empty
+  /// for an orderly close, else why it ended (peer reset, idle timeout, overflow...).
+  virtual void on_close(Connection&, std::error_code reason) { (void)reason; }
+  /// A UDP datagram arrived from `from`; reply through `out`.
+  virtual void on_datagram(DatagramSender& out, std::span<const std::byte> data,
+                           const Endpoint& from) {
+    (void)out, (void)data, (void)from;
+  }
+};
+
+/// Makes the Handler for one loop; called once per loop, on the thread that creates the server.
+using HandlerFactory = std::function<std::unique_ptr<Handler>(EventLoop& loop)>;
+
+}  // namespace wire

@@ -1,0 +1,116 @@
+#pragma once
+// Server: the multi-core runtime. N event loops (default: one per core), each on its own thread
+// with its own SO_REUSEPORT TCP listener and UDP socket, so accepting and receiving scale across
+// cores with no shared lock. Handlers (handler.hpp) say what is done with the traffic.
+//
+// Per connection: edge-triggered epoll registered once (no epoll_ctl per request), reads into a
+// per-loop buffer (a connection holds input only while its handler leaves some unconsumed),
+// sends straight from the handler and queues only what the socket refuses. Backpressure: above
+// high_water queued bytes the connection is no longer read; below low_water it is again.
+// UDP: recvmmsg/sendmmsg batches. Limits are on by default.
+//
+// Thread-safety: create(), start(), wait(), run() and the destructor from one controlling
+// thread; shutdown(), stats() and the endpoint getters from any thread.
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "wire/connection.hpp"
+#include "wire/endpoint.hpp"
+#include "wire/error.hpp"
+#include "wire/event_loop.hpp"
+#include "wire/handler.hpp"
+
+namespace wire {
+
+namespace detail {
+class Worker;
+struct Shared;
+}
+
+struct ServerOptions {
+  std::optional<Endpoint> tcp;  ///< listen for TCP here (port 0: the kernel picks)
+  std::optional<Endpoint> udp;  ///< receive UDP here
+  unsigned threads = 0;         ///< event loops; 0 means one per core
+  /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
+  std::size_t max_connections = 10'000;
+  /// A connection with no traffic for this long is closed; zero disables.
+  std::chrono::milliseconds idle_timeout = std::chrono::minutes(5);
+  std::size_t high_water = 1u << 20;       ///< stop reading above this many queued bytes
+  std::size_t low_water = 256u << 10;      ///< resume at or below this many
+  std::size_t max_output_queue = 8u << 20; ///< a send past this aborts the connection
+  std::size_t max_input = (1u << 20) + 64; ///< unconsumed input kept per connection
+  std::size_t read_size = 64u << 10;       ///< bytes asked of each read
+  /// On shutdown: how long connections get to flush what is queued before they are cut.
+  std::chrono::milliseconds drain_timeout = std::chrono::seconds(5);
+  /// After our FIN: how long to read and discard the peer's last bytes before closing (closing
+  /// with unread input would send RST, which can destroy the output not yet delivered).
+  std::chrono::milliseconds linger_timeout = std::chrono::seconds(2);
+  int backlog = 4096;
+  bool no_delay = true;  ///< TCP_NODELAY on accepted connections (request/response latency)
+};
+
+/// Counters summed over all loops (relaxed reads: a consistent snapshot is not promised).
+struct ServerStats {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_open = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t datagrams_received = 0;
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t datagrams_dropped = 0;
+  std::uint64_t accept_pauses = 0;  ///< times accepting paused on EMFILE/ENFILE or the limit
+};
+
+class Server {
+ public:
+  /// Opens and binds every loop's sockets (so the ports are known at once) and makes one
+  /// handler per loop with `factory`. Nothing runs until start().
+  static Result<std::unique_ptr<Server>> create(const ServerOptions& options,
+                                                HandlerFactory factory);
+  /// Shuts down (dropping queued output at once if the drain is not done) and joins.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// The bound addresses with their real ports. Thread-safe.
+  std::optional<Endpoint> tcp_endpoint() const { return tcp_endpoint_; }
+  std::optional<Endpoint> udp_endpoint() const { return udp_endpoint_; }
+  unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  /// Loop `i` (0 <= i < threads()), e.g. to post() work to it.
+  EventLoop& loop(unsigned i);
+
+  /// Starts one thread per loop.
+  Result<void> start();
+  /// Graceful stop: stop accepting and receiving, flush queued output within drain_timeout,
+  /// close; the loops then end. Idempotent. Thread-safe (also from a handler).
+  void shutdown();
+  /// Waits for every loop to end; returns the first loop error, if any.
+  Result<void> wait();
+  /// start(), then wait for SIGINT or SIGTERM (blocked in this thread and the loops'), then
+  /// shutdown() and wait(). For a main() that is just a server.
+  Result<void> run();
+
+  /// Thread-safe.
+  ServerStats stats() const;
+
+ private:
+  Server();
+  Result<void> open_workers(const ServerOptions& options, HandlerFactory& factory);
+
+  std::unique_ptr<detail::Shared> shared_;
+  std::vector<std::unique_ptr<detail::Worker>> workers_;
+  std::vector<std::thread> threads_;
+  std::vector<Result<void>> outcomes_;
+  std::optional<Endpoint> tcp_endpoint_;
+  std::optional<Endpoint> udp_endpoint_;
+  std::atomic<bool> shutdown_requested_{false};
+  std::atomic<unsigned> running_{0};
+};
+
+}  // namespace wire

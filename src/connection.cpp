@@ -1,0 +1,231 @@
+// Connection: one accepted TCP connection on an edge-triggered loop. Registered once for
+// read|write; a short read means the socket is drained (the next arrival raises a new edge), and
+// output is written straight away, queued only when the socket is full (its EPOLLOUT edge then
+// resumes the flush). No epoll_ctl per request.
+#include "wire/connection.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "worker.hpp"
+
+namespace wire {
+namespace {
+
+// How many reads one readiness event may do before others get a turn.
+constexpr int reads_per_turn = 16;
+
+bool again(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+
+}  // namespace
+
+Connection::Connection(detail::Worker& worker, int fd, const Endpoint& peer, std::uint64_t id)
+    : worker_(worker), fd_(fd), peer_(peer), id_(id), last_active_(worker.loop().now()) {}
+
+Connection::~Connection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+EventLoop& Connection::loop() const noexcept { return worker_.loop(); }
+
+bool Connection::reading() const noexcept {
+  if (state_ == State::closed || peer_closed_) return false;
+  // Once closing, input is read and discarded so a peer blocked in send() can go on to read.
+  return state_ != State::open || (!paused_by_output_ && !paused_by_user_);
+}
+
+void Connection::touch() noexcept {
+  last_active_ = worker_.loop().now();
+  if (state_ == State::open || state_ == State::closing) worker_.touched(this);
+}
+
+void Connection::on_ready(std::uint32_t events) {
+  if (state_ == State::closed) return;
+  if ((events & io::write) && !output_.empty()) flush();
+  if (state_ == State::closed) return;
+  if (events & io::hangup) hangup_seen_ = true;
+  if (events & io::read) {
+    readable_ = true;
+    read_ready();
+  }
+}
+
+void Connection::read_ready() {
+  for (int i = 0; i < reads_per_turn; ++i) {
+    if (!readable_ || !reading()) return;
+    if (!read_once()) return;
+  }
+  if (readable_ && reading()) worker_.retry_read(this);  // more there: after the others
+}
+
+// One recv(). Returns true if the socket may hold more (the read filled its buffer).
+bool Connection::read_once() {
+  const auto& o = worker_.options();
+  const bool to_pending = state_ == State::open && !pending_.empty();
+  std::span<std::byte> into = worker_.read_buffer();
+  if (to_pending) {
+    const std::size_t room = o.max_input > pending_.size() ? o.max_input - pending_.size() : 0;
+    if (room == 0) {
+      abort(make_error_code(errc::message_too_large));
+      return false;
+    }
+    into = pending_.prepare(std::min(room, o.read_size)).first(std::min(room, o.read_size));
+  }
+  ssize_t n;
+  do {
+    n = ::recv(fd_, into.data(), into.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (again(errno)) readable_ = false;
+    else abort(last_system_error());
+    return false;
+  }
+  if (n == 0) {
+    readable_ = false;
+    on_peer_closed();
+    return false;
+  }
+  const auto got = static_cast<std::size_t>(n);
+  if (got < into.size() && !hangup_seen_) readable_ = false;
+  touch();
+  if (state_ != State::open) return readable_;  // closing: discard
+  bytes_in_ += got;
+  worker_.counters().bytes_in.add(got);
+  if (to_pending) pending_.commit(got);
+  deliver(to_pending ? pending_.data() : into.first(got), to_pending);
+  return readable_;
+}
+
+void Connection::deliver(std::span<const std::byte> bytes, bool from_pending) {
+  Input input(bytes.data(), bytes.size());
+  worker_.handler().on_data(*this, input);
+  if (state_ != State::open) {
+    pending_.release();
+    return;
+  }
+  if (from_pending) pending_.consume(bytes.size() - input.size());
+  else pending_.append(input.data());
+  // Keep a working buffer for a decoder mid-message, but not a large idle one.
+  if (pending_.empty() && pending_.capacity() > 2 * worker_.options().read_size)
+    pending_.release();
+}
+
+void Connection::on_peer_closed() {
+  peer_closed_ = true;
+  if (state_ == State::open) close();
+  else if (state_ == State::lingering) destroy({});
+  // closing: the flush goes on; finish_output() then sees peer_closed_.
+}
+
+bool Connection::send(std::span<const std::byte> data) {
+  assert(loop().in_loop_thread());
+  if (state_ != State::open) return false;
+  if (data.empty()) return true;
+  if (output_.empty()) {
+    ssize_t n;
+    do {
+      n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && !again(errno)) {
+      abort(last_system_error());
+      return false;
+    }
+    const auto sent = static_cast<std::size_t>(std::max<ssize_t>(n, 0));
+    bytes_out_ += sent;
+    worker_.counters().bytes_out.add(sent);
+    if (sent == data.size()) return true;
+    data = data.subspan(sent);
+  }
+  const auto& o = worker_.options();
+  if (output_.size() + data.size() > o.max_output_queue) {
+    abort(std::make_error_code(std::errc::no_buffer_space));
+    return false;
+  }
+  output_.append(data);
+  if (output_.size() > o.high_water) paused_by_output_ = true;
+  return true;
+}
+
+void Connection::flush() {
+  while (!output_.empty()) {
+    const auto data = output_.data();
+    ssize_t n;
+    do {
+      n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (again(errno)) break;
+      abort(last_system_error());
+      return;
+    }
+    const auto sent = static_cast<std::size_t>(n);
+    output_.consume(sent);
+    bytes_out_ += sent;
+    worker_.counters().bytes_out.add(sent);
+    touch();
+    if (sent < data.size()) break;  // full again: the next EPOLLOUT edge resumes
+  }
+  after_flush();
+}
+
+void Connection::after_flush() {
+  const auto& o = worker_.options();
+  if (output_.empty() && output_.capacity() > 2 * o.read_size) output_.release();
+  if (paused_by_output_ && output_.size() <= o.low_water) {
+    paused_by_output_ = false;
+    if (state_ == State::open) worker_.handler().on_drain(*this);
+    if (readable_ && reading()) worker_.retry_read(this);  // no new edge will come for it
+  }
+  if (state_ == State::closing && output_.empty()) finish_output();
+}
+
+void Connection::resume_reading() {
+  assert(loop().in_loop_thread());
+  paused_by_user_ = false;
+  if (readable_ && reading()) worker_.retry_read(this);
+}
+
+void Connection::close() noexcept {
+  assert(loop().in_loop_thread());
+  if (state_ != State::open) return;
+  state_ = State::closing;
+  pending_.release();
+  if (output_.empty()) finish_output();
+  else if (readable_ && reading()) worker_.retry_read(this);
+}
+
+// Our side is done: FIN, then read and discard until the peer's FIN (or the linger timeout).
+// Closing with unread input would send RST and could destroy output still in flight.
+void Connection::finish_output() {
+  ::shutdown(fd_, SHUT_WR);
+  if (peer_closed_) {
+    destroy({});
+    return;
+  }
+  worker_.lingering(this);
+  state_ = State::lingering;
+  last_active_ = worker_.loop().now();
+  if (readable_) worker_.retry_read(this);
+}
+
+void Connection::abort(std::error_code reason) noexcept {
+  assert(loop().in_loop_thread());
+  if (state_ != State::closed) destroy(reason);
+}
+
+void Connection::destroy(std::error_code reason) {
+  const bool was_lingering = state_ == State::lingering;
+  state_ = State::closed;
+  reason_ = reason;
+  // close() drops the epoll registration with the last reference: no epoll_ctl needed.
+  ::close(fd_);
+  fd_ = -1;
+  output_.release();
+  pending_.release();
+  worker_.closed(this, was_lingering);
+}
+
+}  // namespace wire

@@ -1,0 +1,151 @@
+// Server: opens one loop per core with its own SO_REUSEPORT sockets, runs each on a thread, and
+// shuts them down gracefully.
+#include "wire/server.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include "worker.hpp"
+
+namespace wire {
+namespace {
+
+Result<TcpListener> open_listener(const Endpoint& at, int backlog) {
+  return TcpListener::listen(at, {.backlog = backlog, .reuse_port = true, .non_blocking = true});
+}
+
+Result<UdpSocket> open_udp(const Endpoint& at) {
+  auto s = Socket::open(at.family(), SOCK_DGRAM, /*non_blocking=*/true);
+  if (!s) return fail(s.error());
+  if (auto r = s->set_reuse_port(true); !r) return fail(r.error());
+  if (at.family() == Family::v6)
+    if (auto r = s->set_v6_only(true); !r) return fail(r.error());
+  if (auto r = s->bind(at); !r) return fail(r.error());
+  return UdpSocket(std::move(*s));
+}
+
+}  // namespace
+
+Server::Server() = default;
+
+Server::~Server() {
+  shutdown();
+  (void)wait();
+}
+
+Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options,
+                                               HandlerFactory factory) {
+  std::unique_ptr<Server> server(new Server);
+  server->shared_ = std::make_unique<detail::Shared>();
+  server->shared_->options = options;
+  if (auto r = server->open_workers(options, factory); !r) return fail(r.error());
+  return server;
+}
+
+Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& factory) {
+  unsigned n = options.threads ? options.threads : std::thread::hardware_concurrency();
+  if (n == 0) n = 1;
+  for (unsigned i = 0; i < n; ++i) {
+    auto loop = EventLoop::create();
+    if (!loop) return fail(loop.error());
+    auto worker = std::make_unique<detail::Worker>(*shared_, std::move(*loop));
+    if (options.tcp) {
+      // The first socket learns the real port (given 0); the others share it.
+      auto l = open_listener(tcp_endpoint_.value_or(*options.tcp), options.backlog);
+      if (!l) return fail(l.error());
+      if (!tcp_endpoint_) {
+        auto bound = l->local_endpoint();
+        if (!bound) return fail(bound.error());
+        tcp_endpoint_ = *bound;
+      }
+      if (auto r = worker->set_listener(std::move(*l)); !r) return fail(r.error());
+    }
+    if (options.udp) {
+      auto u = open_udp(udp_endpoint_.value_or(*options.udp));
+      if (!u) return fail(u.error());
+      if (!udp_endpoint_) {
+        auto bound = u->local_endpoint();
+        if (!bound) return fail(bound.error());
+        udp_endpoint_ = *bound;
+      }
+      if (auto r = worker->set_udp(std::move(*u)); !r) return fail(r.error());
+    }
+    worker->set_handler(factory(worker->loop()));
+    workers_.push_back(std::move(worker));
+  }
+  return {};
+}
+
+EventLoop& Server::loop(unsigned i) { return workers_.at(i)->loop(); }
+
+Result<void> Server::start() {
+  outcomes_.assign(workers_.size(), Result<void>{});
+  running_.store(static_cast<unsigned>(workers_.size()));
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      outcomes_[i] = workers_[i]->loop().run();
+      running_.fetch_sub(1);
+    });
+  }
+  return {};
+}
+
+void Server::shutdown() {
+  if (shutdown_requested_.exchange(true)) return;
+  for (auto& w : workers_) {
+    detail::Worker* worker = w.get();
+    worker->loop().post([worker] { worker->begin_shutdown(); });
+  }
+}
+
+Result<void> Server::wait() {
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  for (auto& o : outcomes_)
+    if (!o) return o;
+  return {};
+}
+
+Result<void> Server::run() {
+  sigset_t stop_signals, old;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  // Blocked before the loops start, so their threads inherit the mask and only sigwait sees them.
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
+  auto started = start();
+  while (started && running_.load() > 0) {
+    const timespec tick{0, 200'000'000};  // also notices loops that ended by themselves
+    if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) break;
+  }
+  shutdown();
+  auto outcome = wait();
+  // A second signal during the drain stays pending: take it, so unblocking does not kill us.
+  const timespec zero{};
+  while (::sigtimedwait(&stop_signals, nullptr, &zero) > 0) {
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!started) return started;
+  return outcome;
+}
+
+ServerStats Server::stats() const {
+  ServerStats s;
+  s.connections_open = shared_->open.load(std::memory_order_relaxed);
+  for (const auto& w : workers_) {
+    auto& c = w->counters();
+    s.connections_accepted += c.accepted.get();
+    s.bytes_received += c.bytes_in.get();
+    s.bytes_sent += c.bytes_out.get();
+    s.datagrams_received += c.datagrams_in.get();
+    s.datagrams_sent += c.datagrams_out.get();
+    s.datagrams_dropped += c.datagrams_dropped.get();
+    s.accept_pauses += c.pauses.get();
+  }
+  return s;
+}
+
+}  // namespace wire

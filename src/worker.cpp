@@ -1,0 +1,214 @@
+// Worker: one loop's listener, UDP socket and connections, and the limits that bound them.
+#include "worker.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+namespace wire::detail {
+
+using namespace std::chrono_literals;
+
+void ConnectionList::push_back(Connection* c) noexcept {
+  c->prev_ = tail_;
+  c->next_ = nullptr;
+  (tail_ ? tail_->next_ : head_) = c;
+  tail_ = c;
+  ++size_;
+}
+
+void ConnectionList::remove(Connection* c) noexcept {
+  (c->prev_ ? c->prev_->next_ : head_) = c->next_;
+  (c->next_ ? c->next_->prev_ : tail_) = c->prev_;
+  c->prev_ = c->next_ = nullptr;
+  --size_;
+}
+
+Worker::Worker(Shared& shared, std::unique_ptr<EventLoop> loop)
+    : shared_(shared),
+      loop_(std::move(loop)),
+      read_size_(shared.options.read_size),
+      read_buffer_(new std::byte[shared.options.read_size]) {
+  acceptor_.worker = this;
+  loop_->set_batch_end([this] { return batch_end(); });
+}
+
+Worker::~Worker() {
+  // Tear-down after the loop ended: descriptors close, no callbacks run.
+  for (auto* list : {&active_, &lingering_}) {
+    while (Connection* c = list->front()) {
+      list->remove(c);
+      delete c;
+    }
+  }
+  for (Connection* c : dead_) delete c;
+}
+
+Result<void> Worker::set_listener(TcpListener listener) {
+  listener_ = std::move(listener);
+  // Level-triggered: connections left in the backlog after a capped turn are reported again.
+  if (auto r = loop_->watch(listener_.native_handle(), io::read, acceptor_); !r) return r;
+  accepting_ = true;
+  arm_sweep();
+  return {};
+}
+
+Result<void> Worker::set_udp(UdpSocket socket) {
+  udp_ = std::make_unique<UdpPort>(*this, std::move(socket));
+  return loop_->watch(udp_->fd(), io::read, *udp_);
+}
+
+void Worker::accept_ready() {
+  const auto& o = shared_.options;
+  for (int i = 0; i < 64 && accepting_; ++i) {
+    if (shared_.open.fetch_add(1, std::memory_order_relaxed) >= o.max_connections) {
+      shared_.open.fetch_sub(1, std::memory_order_relaxed);
+      pause_accepting(100ms);  // a close on this loop resumes sooner
+      return;
+    }
+    sockaddr_storage from{};
+    socklen_t length = sizeof from;
+    int fd = ::accept4(listener_.native_handle(), reinterpret_cast<sockaddr*>(&from), &length,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      open_connection(fd, from, length);
+      continue;
+    }
+    const int e = errno;
+    shared_.open.fetch_sub(1, std::memory_order_relaxed);
+    if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) return;
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: the backlog keeps the clients; retry later
+    // instead of spinning on a level-triggered listener that stays readable.
+    pause_accepting(e == EMFILE || e == ENFILE ? 100ms : 1000ms);
+    return;
+  }
+}
+
+void Worker::open_connection(int fd, const sockaddr_storage& from, socklen_t length) {
+  if (shared_.options.no_delay) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  auto peer = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), length);
+  auto* c = new Connection(*this, fd, peer.value_or(Endpoint{}),
+                           shared_.next_id.fetch_add(1, std::memory_order_relaxed));
+  if (!loop_->watch(fd, io::read | io::write | io::edge, *c)) {
+    delete c;
+    shared_.open.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  counters_.accepted.add(1);
+  active_.push_back(c);
+  handler_->on_connect(*c);
+}
+
+void Worker::pause_accepting(std::chrono::milliseconds retry) {
+  if (!accepting_) return;
+  accepting_ = false;
+  counters_.pauses.add(1);
+  // Still registered, with no events: resuming is one epoll_ctl, not a re-add.
+  (void)loop_->rewatch(listener_.native_handle(), 0, acceptor_);
+  accept_timer_ = loop_->run_after(retry, [this] {
+    accept_timer_ = 0;
+    resume_accepting();
+  });
+}
+
+void Worker::resume_accepting() {
+  if (accepting_ || shutting_down_ || !listener_.is_open()) return;
+  if (accept_timer_) loop_->cancel(std::exchange(accept_timer_, 0));
+  if (loop_->rewatch(listener_.native_handle(), io::read, acceptor_)) accepting_ = true;
+}
+
+void Worker::lingering(Connection* c) noexcept {
+  active_.remove(c);
+  lingering_.push_back(c);
+}
+
+void Worker::retry_read(Connection* c) {
+  if (c->in_retry_) return;
+  c->in_retry_ = true;
+  retry_.push_back(c);
+}
+
+void Worker::closed(Connection* c, bool was_lingering) {
+  (was_lingering ? lingering_ : active_).remove(c);
+  shared_.open.fetch_sub(1, std::memory_order_relaxed);
+  dead_.push_back(c);
+  resume_accepting();  // a descriptor and a connection slot just came free
+}
+
+bool Worker::batch_end() {
+  retrying_.swap(retry_);
+  for (Connection* c : retrying_) {
+    c->in_retry_ = false;
+    if (c->state_ != Connection::State::closed) c->read_ready();
+  }
+  retrying_.clear();
+  if (udp_) udp_->flush();
+  // on_close may close others (they join dead_): index, don't iterate.
+  for (std::size_t i = 0; i < dead_.size(); ++i) handler_->on_close(*dead_[i], dead_[i]->reason_);
+  for (Connection* c : dead_) {
+    if (c->in_retry_) std::erase(retry_, c);  // closed by an on_close after it was queued
+    delete c;
+  }
+  dead_.clear();
+  stop_if_drained();
+  return !retry_.empty();
+}
+
+void Worker::arm_sweep() {
+  const auto& o = shared_.options;
+  auto every = o.linger_timeout / 4;
+  if (o.idle_timeout.count() > 0) every = std::min(every, o.idle_timeout / 4);
+  every = std::clamp<std::chrono::milliseconds>(every, 10ms, 1000ms);
+  sweep_timer_ = loop_->run_after(every, [this] { sweep(); });
+}
+
+void Worker::sweep() {
+  const auto& o = shared_.options;
+  const auto now = loop_->now();
+  if (o.idle_timeout.count() > 0) {
+    while (Connection* c = active_.front()) {
+      if (now - c->last_active_ < o.idle_timeout) break;
+      c->abort(std::make_error_code(std::errc::timed_out));
+    }
+  }
+  while (Connection* c = lingering_.front()) {
+    if (now - c->last_active_ < o.linger_timeout) break;
+    c->abort({});  // our output was all sent; the peer just never closed
+  }
+  arm_sweep();
+}
+
+void Worker::begin_shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  if (accept_timer_) loop_->cancel(std::exchange(accept_timer_, 0));
+  accepting_ = false;
+  listener_.close();  // closing drops the registration
+  if (udp_) {
+    udp_->flush();
+    udp_->close();
+  }
+  std::vector<Connection*> open;
+  for (Connection* c = active_.front(); c; c = c->next_) open.push_back(c);
+  for (Connection* c : open) c->close();
+  loop_->run_after(shared_.options.drain_timeout, [this] {
+    for (auto* list : {&active_, &lingering_})
+      while (Connection* c = list->front()) c->abort(std::make_error_code(std::errc::timed_out));
+  });
+  stop_if_drained();
+}
+
+void Worker::stop_if_drained() {
+  if (shutting_down_ && active_.empty() && lingering_.empty() && dead_.empty()) loop_->stop();
+}
+
+}  // namespace wire::detail

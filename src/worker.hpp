@@ -1,0 +1,156 @@
+#pragma once
+// Worker (private to the runtime): one event loop's share of a Server: its listener, its UDP
+// socket, its connections, and the bookkeeping that bounds them (idle sweep, accept pauses,
+// shutdown drain). Everything here runs on the worker's loop thread, except the atomics in
+// Shared and Counters, which other threads read.
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "wire/byte_buffer.hpp"
+#include "wire/connection.hpp"
+#include "wire/event_loop.hpp"
+#include "wire/handler.hpp"
+#include "wire/server.hpp"
+#include "wire/tcp.hpp"
+#include "wire/udp.hpp"
+
+namespace wire::detail {
+
+/// What all workers of a server share.
+struct Shared {
+  ServerOptions options;
+  std::atomic<std::size_t> open{0};  ///< open connections, all loops
+  std::atomic<std::uint64_t> next_id{1};
+};
+
+/// A single-writer counter that other threads may read (no locked instruction per update).
+struct Counter {
+  std::atomic<std::uint64_t> value{0};
+  void add(std::uint64_t n) noexcept {
+    value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+};
+
+struct Counters {
+  Counter accepted, bytes_in, bytes_out, datagrams_in, datagrams_out, datagrams_dropped, pauses;
+};
+
+/// Intrusive list of connections ordered by last activity, so the idle sweep looks only at the
+/// expired ones at its front.
+class ConnectionList {
+ public:
+  Connection* front() const noexcept { return head_; }
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+  void push_back(Connection* c) noexcept;
+  void remove(Connection* c) noexcept;
+  void move_to_back(Connection* c) noexcept {
+    if (c != tail_) {
+      remove(c);
+      push_back(c);
+    }
+  }
+
+ private:
+  Connection* head_ = nullptr;
+  Connection* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// The UDP side of a worker: one socket, batches in and out.
+class UdpPort final : public IoWatcher {
+ public:
+  UdpPort(class Worker& worker, UdpSocket socket);
+  void on_ready(std::uint32_t events) override;
+  void queue(std::span<const std::byte> data, const Endpoint& to);
+  void flush() noexcept;
+  int fd() const noexcept { return socket_.native_handle(); }
+  void close() noexcept;
+
+ private:
+  static constexpr std::size_t batch = 32;
+  static constexpr std::size_t slot = 65536;  // the largest UDP payload fits a slot
+  Worker& worker_;
+  UdpSocket socket_;
+  std::unique_ptr<std::byte[]> in_;  // batch slots, touched only as datagrams fill them
+  mmsghdr in_msgs_[batch];
+  iovec in_iov_[batch];
+  sockaddr_storage in_from_[batch];
+  struct Reply {
+    std::size_t offset, size;
+    sockaddr_storage to;
+    socklen_t to_length;
+  };
+  ByteBuffer out_;              // queued reply payloads back to back
+  std::vector<Reply> replies_;  // at most `batch`
+  mmsghdr out_msgs_[batch];
+  iovec out_iov_[batch];
+};
+
+class Worker {
+ public:
+  Worker(Shared& shared, std::unique_ptr<EventLoop> loop);
+  ~Worker();
+  Result<void> set_listener(TcpListener listener);
+  Result<void> set_udp(UdpSocket socket);
+  void set_handler(std::unique_ptr<Handler> handler) { handler_ = std::move(handler); }
+
+  EventLoop& loop() noexcept { return *loop_; }
+  Handler& handler() noexcept { return *handler_; }
+  const ServerOptions& options() const noexcept { return shared_.options; }
+  Counters& counters() noexcept { return counters_; }
+  /// The loop's read buffer, shared by its connections (one read at a time).
+  std::span<std::byte> read_buffer() noexcept { return {read_buffer_.get(), read_size_}; }
+
+  /// Stops accepting and receiving, drains connections, then stops the loop. Loop thread.
+  void begin_shutdown();
+
+  // Called by Connection.
+  void touched(Connection* c) noexcept { active_.move_to_back(c); }
+  void lingering(Connection* c) noexcept;
+  void retry_read(Connection* c);
+  void closed(Connection* c, bool was_lingering);
+
+ private:
+  struct Acceptor final : IoWatcher {
+    Worker* worker = nullptr;
+    void on_ready(std::uint32_t) override { worker->accept_ready(); }
+  };
+  void accept_ready();
+  void open_connection(int fd, const sockaddr_storage& from, socklen_t length);
+  void pause_accepting(std::chrono::milliseconds retry);
+  void resume_accepting();
+  bool batch_end();
+  void sweep();
+  void arm_sweep();
+  void stop_if_drained();
+
+  Shared& shared_;
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<Handler> handler_;
+  Counters counters_;
+  std::size_t read_size_;
+  std::unique_ptr<std::byte[]> read_buffer_;
+  TcpListener listener_;
+  Acceptor acceptor_;
+  bool accepting_ = false;
+  EventLoop::TimerId accept_timer_ = 0;
+  std::unique_ptr<UdpPort> udp_;
+  ConnectionList active_;     // open or closing, least recently active first
+  ConnectionList lingering_;  // after our FIN, oldest first
+  std::vector<Connection*> retry_;  // read again before the next wait (fairness cap hit)
+  std::vector<Connection*> retrying_;
+  std::vector<Connection*> dead_;   // closed this iteration: on_close, then delete
+  bool shutting_down_ = false;
+  EventLoop::TimerId sweep_timer_ = 0;
+
+  friend class wire::Connection;
+  friend class UdpPort;
+};
+
+}  // namespace wire::detail
