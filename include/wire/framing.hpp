@@ -37,7 +37,8 @@ inline constexpr std::size_t default_max_message = std::size_t{1} << 20;
 /// A complete message: a view that stays valid until the decoder is next fed or reset.
 using Message = std::span<const std::byte>;
 
-/// A framing convention plus the largest payload it accepts. Thread-safe (immutable).
+/// A framing convention plus the largest payload it accepts.
+/// Thread-safety: an immutable value; const methods may be called from any threads.
 class Codec {
  public:
   /// Length-prefixed with a 4-byte header and a 1 MiB limit.
@@ -53,6 +54,7 @@ class Codec {
   static Result<Codec> delimited(std::string_view delimiter,
                                  std::size_t max_message = default_max_message);
 
+  /// Length-prefixed or delimited.
   Framing framing() const noexcept { return framing_; }
   /// Header bytes for length-prefixed framing; 0 for delimited.
   std::size_t header_size() const noexcept;
@@ -84,7 +86,7 @@ class Codec {
 };
 
 /// Incremental decoder: feed the stream in any pieces, take out complete messages, the
-/// remainder stays buffered. Not synchronised: one thread at a time.
+/// remainder stays buffered. Thread-safety: not synchronised; one object, one thread at a time.
 ///
 /// Cost: each byte is copied into the buffer once (or received straight into it through
 /// prepare()/commit()); a delimiter search resumes where the last one stopped; compaction moves
@@ -95,8 +97,10 @@ class Codec {
 /// boundaries, so next() repeats the error until reset().
 class Decoder {
  public:
+  /// An empty decoder for `codec`; allocates nothing until bytes arrive.
   explicit Decoder(Codec codec = {});
 
+  /// The codec this decoder applies.
   const Codec& codec() const noexcept { return codec_; }
 
   /// Copies `bytes` to the end of the buffer.
@@ -147,8 +151,8 @@ Result<void> send_message(TcpStream& stream, const Codec& codec, std::span<const
 Result<void> send_message(TcpStream& stream, const Codec& codec, std::string_view message);
 
 /// Reads whole messages from a blocking TcpStream through a Decoder. Keeps a reference to the
-/// stream, which must outlive the reader. Not synchronised: one thread at a time (another
-/// thread may send on the stream meanwhile, as TcpStream allows).
+/// stream, which must outlive the reader. Thread-safety: not synchronised; one thread at a time
+/// (another thread may send on the stream meanwhile, as TcpStream allows).
 class MessageReader {
  public:
   /// `read_size` is how many bytes each receive asks for at most.
@@ -160,6 +164,7 @@ class MessageReader {
   /// The view stays valid until the next call.
   Result<std::optional<Message>> next();
 
+  /// The decoder, for rejected_size() after an error or remainder() at the end.
   Decoder& decoder() noexcept { return decoder_; }
 
  private:
