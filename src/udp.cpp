@@ -46,7 +46,8 @@ Result<UdpSocket> UdpSocket::open(Family family) {
 Result<UdpSocket> UdpSocket::open(const Endpoint& local) {
   auto s = open(local.family());
   if (!s) return s;
-  if (auto r = s->set_reuse_address(true); !r) return fail(r.error());
+  // No SO_REUSEADDR: UDP leaves no TIME_WAIT behind, so a rerun binds anyway, and on Linux the
+  // option would let a second receiver share a taken port silently instead of EADDRINUSE.
   if (auto r = s->bind(local); !r) return fail(r.error());
   return s;
 }

@@ -33,7 +33,9 @@ class UdpSocket : public Socket {
   /// Opens an unbound UDP socket for `family` (the kernel picks a port on first send).
   static Result<UdpSocket> open(Family family);
   /// Opens a UDP socket of local's family bound to `local` (port 0: the kernel picks one).
-  /// SO_REUSEADDR is set first so a client bound to a fixed port can rerun at once.
+  /// A taken port fails with EADDRINUSE. (UDP has no TIME_WAIT: a client bound to a fixed
+  /// port can rerun at once without SO_REUSEADDR. To share a port, e.g. among multicast
+  /// receivers, open(family), set_reuse_address(true), then bind().)
   static Result<UdpSocket> open(const Endpoint& local);
 
   /// Sends one datagram to `to`. Never raises SIGPIPE; retries EINTR.
