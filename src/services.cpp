@@ -1,0 +1,166 @@
+// The services of `wire serve`: echo, shout, chat and discard, written against the same handler
+// API a user's server uses.
+#include "wire/services.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wire/connection.hpp"
+#include "wire/event_loop.hpp"
+
+namespace wire::services {
+namespace {
+
+class Echo final : public Handler {
+ public:
+  void on_data(Connection& c, Input& in) override {
+    c.send(in.data());
+    in.consume_all();
+  }
+  void on_datagram(DatagramSender& out, std::span<const std::byte> data,
+                   const Endpoint& from) override {
+    out.send_to(data, from);
+  }
+};
+
+class Discard final : public Handler {
+ public:
+  void on_data(Connection&, Input& in) override { in.consume_all(); }
+};
+
+// Uppercases into a scratch string kept across calls (no allocation once it has grown).
+std::string_view upper(std::string_view text, std::string& scratch) {
+  scratch.assign(text);
+  for (char& ch : scratch) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return scratch;
+}
+
+class Shout final : public Handler {
+ public:
+  void on_data(Connection& c, Input& in) override {
+    // Every complete line in one send; a partial last line waits for its '\n'.
+    const auto text = in.text();
+    const auto end = text.rfind('\n');
+    if (end == std::string_view::npos) return;
+    c.send(upper(text.substr(0, end + 1), scratch_));
+    in.consume(end + 1);
+  }
+  void on_datagram(DatagramSender& out, std::span<const std::byte> data,
+                   const Endpoint& from) override {
+    out.send_to(upper(as_text(data), scratch_), from);
+  }
+
+ private:
+  std::string scratch_;
+};
+
+class ChatHandler;
+
+// The room: one handler per loop, fixed before the loops start (then only read).
+struct ChatRoom {
+  ChatOptions options;
+  std::vector<ChatHandler*> handlers;
+};
+
+class ChatHandler final : public Handler {
+ public:
+  ChatHandler(std::shared_ptr<ChatRoom> room, EventLoop& loop)
+      : room_(std::move(room)), loop_(loop) {}
+
+  void on_connect(Connection& c) override {
+    members_.push_back(&c);
+    broadcast("* " + c.peer().to_string() + " joined\n", c.id());
+  }
+  void on_data(Connection& c, Input& in) override {
+    const auto text = in.text();
+    const auto end = text.rfind('\n');
+    if (end == std::string_view::npos) return;
+    // Each complete line prefixed with its sender; all of them leave as one message.
+    const std::string prefix = "[" + c.peer().to_string() + "] ";
+    std::string message;
+    for (std::size_t at = 0; at <= end;) {
+      const auto nl = text.find('\n', at);
+      message += prefix;
+      message.append(text.substr(at, nl + 1 - at));
+      at = nl + 1;
+    }
+    in.consume(end + 1);
+    broadcast(std::move(message), c.id());
+  }
+  void on_close(Connection& c, std::error_code why) override {
+    std::erase(members_, &c);
+    const bool slow = why == std::errc::no_buffer_space;
+    broadcast("* " + c.peer().to_string() + (slow ? " dropped (too slow)\n" : " left\n"), c.id());
+  }
+
+  // Loop thread: hands `message` to this loop's members except the sender.
+  void deliver(const std::string& message, std::uint64_t except) {
+    for (Connection* m : members_) {
+      if (m->id() == except || !m->is_open()) continue;
+      if (m->queued() + message.size() > room_->options.max_backlog)
+        m->abort(std::make_error_code(std::errc::no_buffer_space));  // on_close announces it
+      else
+        m->send(message);
+    }
+  }
+
+ private:
+  void broadcast(std::string message, std::uint64_t except) {
+    auto shared = std::make_shared<const std::string>(std::move(message));
+    for (ChatHandler* h : room_->handlers) {
+      if (h == this) {
+        deliver(*shared, except);
+      } else {
+        h->loop_.post([h, shared, except] { h->deliver(*shared, except); });
+      }
+    }
+  }
+
+  std::shared_ptr<ChatRoom> room_;
+  EventLoop& loop_;
+  std::vector<Connection*> members_;
+};
+
+template <class H>
+HandlerFactory simple() {
+  return [](EventLoop&) -> std::unique_ptr<Handler> { return std::make_unique<H>(); };
+}
+
+HandlerFactory default_chat() { return chat(); }
+
+constexpr ServiceInfo services[] = {
+    {"echo", "returns what it gets (TCP and UDP)", true, true, &echo},
+    {"shout", "returns each line (TCP) or datagram (UDP) uppercased", true, true, &shout},
+    {"chat", "a chat room: each line goes to every other client (TCP)", true, false,
+     &default_chat},
+    {"discard", "reads and counts, replies nothing (TCP and UDP)", true, true, &discard},
+};
+
+}  // namespace
+
+HandlerFactory echo() { return simple<Echo>(); }
+HandlerFactory shout() { return simple<Shout>(); }
+HandlerFactory discard() { return simple<Discard>(); }
+
+HandlerFactory chat(const ChatOptions& options) {
+  auto room = std::make_shared<ChatRoom>();
+  room->options = options;
+  return [room](EventLoop& loop) -> std::unique_ptr<Handler> {
+    auto handler = std::make_unique<ChatHandler>(room, loop);
+    room->handlers.push_back(handler.get());
+    return handler;
+  };
+}
+
+std::span<const ServiceInfo> all() { return services; }
+
+const ServiceInfo* find(std::string_view name) {
+  for (const auto& s : services)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+}  // namespace wire::services

@@ -1,0 +1,146 @@
+// wire serve SERVICE: runs a library service (echo, shout, chat, discard) on the multi-core
+// runtime. stderr gets "listening on tcp|udp ADDR" once bound (the real port when given 0),
+// then "open tcp PEER" and "close tcp PEER (in N bytes, out M bytes)[: why]" per connection
+// unless --quiet, and a "stopped: ..." summary after SIGINT/SIGTERM and the drain.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
+#include "command.hpp"
+#include "wire/server.hpp"
+#include "wire/services.hpp"
+
+namespace wire::cli {
+namespace {
+
+struct ServeOptions {
+  std::string service;
+  std::string tcp;
+  std::string udp;
+  unsigned threads = 0;
+  std::size_t max_connections = ServerOptions{}.max_connections;
+  double idle_timeout = 300;
+  std::size_t max_queue = ServerOptions{}.max_output_queue;
+  double drain_timeout = 5;
+  bool quiet = false;
+};
+
+// Wraps a service to print one line per connection opened and closed.
+class Logged final : public Handler {
+ public:
+  explicit Logged(std::unique_ptr<Handler> inner) : inner_(std::move(inner)) {}
+  void on_connect(Connection& c) override {
+    fmt::print(stderr, "open tcp {}\n", c.peer().to_string());
+    inner_->on_connect(c);
+  }
+  void on_data(Connection& c, Input& in) override { inner_->on_data(c, in); }
+  void on_drain(Connection& c) override { inner_->on_drain(c); }
+  void on_close(Connection& c, std::error_code why) override {
+    inner_->on_close(c, why);
+    fmt::print(stderr, "close tcp {} (in {} bytes, out {} bytes){}{}\n", c.peer().to_string(),
+               c.bytes_received(), c.bytes_sent(), why ? ": " : "", why ? why.message() : "");
+  }
+  void on_datagram(DatagramSender& out, std::span<const std::byte> data,
+                   const Endpoint& from) override {
+    inner_->on_datagram(out, data, from);
+  }
+
+ private:
+  std::unique_ptr<Handler> inner_;
+};
+
+std::optional<Endpoint> first_address(const std::string& text) {
+  auto found = resolve_or_report(text);
+  if (!found) return std::nullopt;
+  return found->front();
+}
+
+std::optional<ServerOptions> server_options(const ServeOptions& o) {
+  ServerOptions s;
+  if (!o.tcp.empty() && !(s.tcp = first_address(o.tcp))) return std::nullopt;
+  if (!o.udp.empty() && !(s.udp = first_address(o.udp))) return std::nullopt;
+  s.threads = o.threads;
+  s.max_connections = o.max_connections;
+  s.idle_timeout = seconds(o.idle_timeout);
+  s.drain_timeout = seconds(o.drain_timeout);
+  s.max_output_queue = o.max_queue;
+  // Backpressure must start well before the hard limit, or echo would hit the limit first.
+  s.high_water = std::min(s.high_water, o.max_queue / 2);
+  s.low_water = std::min(s.low_water, s.high_water / 4);
+  return s;
+}
+
+int serve(const ServeOptions& o) {
+  const auto* service = services::find(o.service);
+  if (o.tcp.empty() && o.udp.empty())
+    return report("serve: give --tcp ADDR and/or --udp ADDR (try --help)", exit_usage);
+  if (!o.udp.empty() && !service->udp)
+    return report(fmt::format("serve: {} is TCP only", o.service), exit_usage);
+  auto options = server_options(o);
+  if (!options) return exit_failure;
+  auto factory = service->make();
+  if (!o.quiet) {
+    factory = [inner = std::move(factory)](EventLoop& loop) -> std::unique_ptr<Handler> {
+      return std::make_unique<Logged>(inner(loop));
+    };
+  }
+  auto server = Server::create(*options, std::move(factory));
+  if (!server) {
+    const std::string where = o.tcp.empty() ? "udp " + o.udp
+                              : o.udp.empty() ? "tcp " + o.tcp
+                                              : "tcp " + o.tcp + " and udp " + o.udp;
+    return report(fmt::format("cannot listen on {}", where), server.error());
+  }
+  if (auto at = (*server)->tcp_endpoint()) fmt::print(stderr, "listening on tcp {}\n", at->to_string());
+  if (auto at = (*server)->udp_endpoint()) fmt::print(stderr, "listening on udp {}\n", at->to_string());
+  std::fflush(stderr);
+  auto ran = (*server)->run();
+  if (!ran) return report("serve", ran.error());
+  if (!o.quiet) {
+    const auto s = (*server)->stats();
+    fmt::print(stderr, "stopped: {} connections, {} bytes in, {} bytes out, {} datagrams in, {} out\n",
+               s.connections_accepted, s.bytes_received, s.bytes_sent, s.datagrams_received,
+               s.datagrams_sent);
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, Action& action) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand(
+      "serve",
+      "Run a service on every core: echo, shout, chat or discard. Prints 'listening on tcp|udp "
+      "ADDR' on stderr once bound; SIGINT/SIGTERM drain queued output and exit 0.\n"
+      "Example: wire serve shout --udp 127.0.0.1:8888   (then: nc -u 127.0.0.1 8888)\n"
+      "Example: wire serve chat --tcp 127.0.0.1:8888    (then: nc 127.0.0.1 8888, twice)");
+  std::vector<std::string> names;
+  for (const auto& s : services::all()) names.emplace_back(s.name);
+  cmd->add_option("service", o->service, "echo, shout, chat or discard")
+      ->required()
+      ->check(CLI::IsMember(names));
+  cmd->add_option("--tcp", o->tcp, "Serve TCP here, e.g. 127.0.0.1:8888 (port 0: any)");
+  cmd->add_option("--udp", o->udp, "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat)");
+  cmd->add_option("--threads,-t", o->threads, "Event loops, one per thread (0: one per core)")
+      ->check(CLI::Range(0u, 1024u));
+  cmd->add_option("--max-connections", o->max_connections,
+                  "Open TCP connections at most; more wait in the backlog")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+  cmd->add_option("--idle-timeout", o->idle_timeout,
+                  "Close a connection idle this many seconds (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-queue", o->max_queue,
+                  "Bytes queued for one client before it is cut off (reading from it pauses "
+                  "at half of this)")
+      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 30));
+  cmd->add_option("--drain-timeout", o->drain_timeout,
+                  "On SIGINT/SIGTERM, seconds to flush queued output before closing")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--quiet,-q", o->quiet, "No per-connection lines or summary");
+  cmd->callback([&action, o] { action = [o] { return serve(*o); }; });
+}
+
+}  // namespace wire::cli
