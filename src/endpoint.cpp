@@ -173,9 +173,15 @@ std::string Endpoint::host() const {
   ::inet_ntop(AF_INET6, &sin6.sin6_addr, text, sizeof text);
   std::string out = text;
   if (sin6.sin6_scope_id != 0) {
+    // getaddrinfo reads an interface name only for link-local scopes ("8::%eth0" is refused,
+    // "8::%2" is not): print a name only where parse() reads it back (found by endpoint_fuzz).
+    const bool named = IN6_IS_ADDR_LINKLOCAL(&sin6.sin6_addr) ||
+                       IN6_IS_ADDR_MC_NODELOCAL(&sin6.sin6_addr) ||
+                       IN6_IS_ADDR_MC_LINKLOCAL(&sin6.sin6_addr);
     char name[IF_NAMESIZE] = {};
     out += '%';
-    out += ::if_indextoname(sin6.sin6_scope_id, name) ? name : std::to_string(sin6.sin6_scope_id);
+    out += named && ::if_indextoname(sin6.sin6_scope_id, name) ? name
+                                                                : std::to_string(sin6.sin6_scope_id);
   }
   return out;
 }
