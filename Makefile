@@ -5,7 +5,7 @@ BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all bootstrap configure build demo test test-asan test-tsan clean
+.PHONY: all bootstrap configure build demo test test-asan test-tsan fuzz clean
 
 all: build
 
@@ -32,6 +32,13 @@ test-asan:
 
 test-tsan:
 	$(MAKE) test PRESET=tsan
+
+# Long fuzz runs (clang + libc++ tree in build/fuzz): FUZZ_TIME seconds per target, e.g.
+# make fuzz FUZZ_TIME=600 FUZZ_TARGETS=framing_length_fuzz
+FUZZ_TIME ?= 300
+FUZZ_TARGETS ?=
+fuzz: bootstrap
+	fuzz/run.sh --build-dir build/fuzz --time $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build
