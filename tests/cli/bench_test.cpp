@@ -1,0 +1,120 @@
+// `wire bench` smoke test: a one-second run against a tiny echo server in this process; the JSON
+// parses and holds the fields `make bench` reads. No figure is asserted: timing lives in bench/.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "support/process.hpp"
+#include "wire/tcp.hpp"
+#include "wire/udp.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// A blocking echo server on 127.0.0.1:0: one thread accepts, one thread per connection echoes.
+class TinyEcho {
+ public:
+  TinyEcho() {
+    auto l = wire::TcpListener::listen(wire::Endpoint::loopback(wire::Family::v4, 0));
+    if (!l) throw std::system_error(l.error());
+    listener_ = std::move(*l);
+    at_ = *listener_.local_endpoint();
+    acceptor_ = std::jthread([this] { accept_loop(); });
+  }
+  ~TinyEcho() {
+    stop_ = true;
+    acceptor_.join();
+    for (auto& t : sessions_) t.join();
+  }
+  wire::Endpoint at() const { return at_; }
+
+ private:
+  void accept_loop() {
+    while (!stop_) {
+      auto a = listener_.accept(100ms);
+      if (!a) continue;
+      sessions_.emplace_back([s = std::move(a->stream)]() mutable {
+        std::vector<std::byte> buffer(65536);
+        (void)s.set_receive_timeout(20s);  // bounds a session whose client vanished
+        for (;;) {
+          auto n = s.receive(buffer);
+          if (!n || *n == 0 || !s.send_all(std::span(buffer).first(*n))) return;
+        }
+      });
+    }
+  }
+  wire::TcpListener listener_;
+  wire::Endpoint at_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::jthread> sessions_;
+  std::jthread acceptor_;
+};
+
+TEST(Bench, TcpEchoReportsJsonWithRateAndLatency) {
+  TinyEcho echo;
+  auto out = wire::test::run({WIRE_BINARY, "bench", "tcp-echo", echo.at().to_string(),
+                              "--connections", "2", "--pipeline", "2", "--duration", "1",
+                              "--json", "--quiet"});
+  ASSERT_EQ(out.code, 0) << out.err;
+  const auto j = nlohmann::json::parse(out.out);
+  EXPECT_EQ(j.at("mode"), "tcp-echo");
+  EXPECT_EQ(j.at("connections"), 2);
+  EXPECT_GT(j.at("ops").get<std::uint64_t>(), 0u);
+  EXPECT_GT(j.at("rate").get<double>(), 0.0);
+  EXPECT_EQ(j.at("errors"), 0);
+  const auto& l = j.at("latency_us");
+  for (const char* q : {"p50", "p90", "p99", "p99_9", "max"}) EXPECT_GT(l.at(q).get<double>(), 0.0) << q;
+  EXPECT_LE(l.at("p50").get<double>(), l.at("p99").get<double>());
+  EXPECT_LE(l.at("p99").get<double>(), l.at("max").get<double>());
+  for (const char* f : {"cpu_s", "user_s", "system_s", "busiest_thread_share", "saturated"})
+    EXPECT_TRUE(j.at("generator").contains(f)) << f;
+}
+
+TEST(Bench, UdpFloodCountsEchoes) {
+  auto sock = wire::UdpSocket::open(wire::Endpoint::loopback(wire::Family::v4, 0));
+  ASSERT_TRUE(sock);
+  const auto at = *sock->local_endpoint();
+  ASSERT_TRUE(sock->set_receive_timeout(100ms));
+  std::atomic<bool> stop{false};
+  std::jthread echo([&] {
+    std::vector<std::byte> buffer(2048);
+    while (!stop) {
+      auto d = sock->receive_from(buffer);
+      if (d) (void)sock->send_to(std::span(buffer).first(d->size), d->from);
+    }
+  });
+  auto out = wire::test::run({WIRE_BINARY, "bench", "udp-flood", at.to_string(), "--rate",
+                              "2000", "--duration", "1", "--json", "--quiet"});
+  stop = true;
+  ASSERT_EQ(out.code, 0) << out.err;
+  const auto j = nlohmann::json::parse(out.out);
+  EXPECT_GT(j.at("udp").at("sent").get<std::uint64_t>(), 0u);
+  EXPECT_GT(j.at("udp").at("received").get<std::uint64_t>(), 0u);
+  EXPECT_LE(j.at("ops").get<double>(), 2000 * j.at("duration_s").get<double>() + 64);
+}
+
+TEST(Bench, RefusedConnectionIsOneLineAndExitOne) {
+  // Bind then close a listener: its port is very likely refused for the next moment.
+  std::string address;
+  {
+    auto l = wire::TcpListener::listen(wire::Endpoint::loopback(wire::Family::v4, 0));
+    ASSERT_TRUE(l);
+    address = l->local_endpoint()->to_string();
+  }
+  auto out = wire::test::run({WIRE_BINARY, "bench", "tcp-echo", address, "--duration", "1", "-q"});
+  EXPECT_EQ(out.code, 1);
+  EXPECT_EQ(out.err.rfind("wire: cannot connect to " + address, 0), 0u) << out.err;
+  EXPECT_EQ(std::count(out.err.begin(), out.err.end(), '\n'), 1) << out.err;
+}
+
+TEST(Bench, BadOptionIsAUsageError) {
+  auto out = wire::test::run({WIRE_BINARY, "bench", "tcp-echo", "127.0.0.1:9", "--connections", "0"});
+  EXPECT_EQ(out.code, 2);
+  EXPECT_NE(out.err.find("--connections"), std::string::npos) << out.err;
+}
+
+}  // namespace
