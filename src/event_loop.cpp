@@ -44,7 +44,7 @@ bool EventLoop::in_loop_thread() const noexcept {
 Result<void> EventLoop::run() {
   owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   std::array<ReadyEvent, 256> events;
-  bool busy = false;
+  bool busy = true;  // the first pass does not block: work set up before run() goes first
   Result<void> outcome;
   while (!stopping_.load(std::memory_order_acquire)) {
     auto n = backend_->wait(events, wait_timeout_ms(busy));
