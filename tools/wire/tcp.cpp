@@ -104,7 +104,9 @@ int tcp_connect(const ConnectOptions& o) {
 }  // namespace
 
 void add_tcp_commands(CLI::App& app, Action& action) {
-  auto* tcp = app.add_subcommand("tcp", "Connect to or listen for TCP streams");
+  auto* tcp = app.add_subcommand("tcp",
+                                 "Connect to or listen for TCP streams.\n"
+                                 "Example: wire tcp connect 127.0.0.1:8888 hello");
   tcp->require_subcommand(1);
 
   auto lo = std::make_shared<ListenOptions>();

@@ -122,7 +122,9 @@ int udp_recv(const RecvOptions& o) {
 }  // namespace
 
 void add_udp_commands(CLI::App& app, Action& action) {
-  auto* udp = app.add_subcommand("udp", "Send and receive UDP datagrams");
+  auto* udp = app.add_subcommand("udp",
+                                 "Send and receive UDP datagrams.\n"
+                                 "Example: wire udp send 127.0.0.1:8888 hello");
   udp->require_subcommand(1);
 
   auto send_opts = std::make_shared<SendOptions>();
