@@ -72,6 +72,7 @@ class ChatHandler final : public Handler {
 
   void on_connect(Connection& c) override {
     members_.push_back(&c);
+    c.send("* you are " + c.peer().to_string() + "\n");
     broadcast("* " + c.peer().to_string() + " joined\n", c.id());
   }
   void on_data(Connection& c, Input& in) override {
@@ -100,7 +101,8 @@ class ChatHandler final : public Handler {
   void deliver(const std::string& message, std::uint64_t except) {
     for (Connection* m : members_) {
       if (m->id() == except || !m->is_open()) continue;
-      if (m->queued() + message.size() > room_->options.max_backlog)
+      // The backlog is what the socket refused earlier: a reader keeps it near zero.
+      if (m->queued() > room_->options.max_backlog)
         m->abort(std::make_error_code(std::errc::no_buffer_space));  // on_close announces it
       else
         m->send(message);

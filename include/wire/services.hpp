@@ -6,7 +6,8 @@
 //            line back uppercased (a line longer than max_input without '\n' closes the
 //            connection).
 //   chat     TCP: Beej's pollserver as a room. Each line a client sends goes to every other
-//            client as "[ADDR] line"; "* ADDR joined" and "* ADDR left" are announced. A client
+//            client as "[ADDR] line"; a newcomer first gets "* you are ADDR", then "* ADDR
+//            joined" and "* ADDR left" are announced to the others. A client
 //            whose unsent backlog passes ChatOptions::max_backlog is disconnected (not waited
 //            for, so it cannot stall the room) and announced as "* ADDR dropped (too slow)".
 //   discard  TCP and UDP: reads and counts (see Server::stats()), replies nothing.
