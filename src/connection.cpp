@@ -44,6 +44,7 @@ void Connection::touch() noexcept {
 
 void Connection::on_ready(std::uint32_t events) {
   if (state_ == State::closed) return;
+  if (connecting_ && !finish_connect()) return;
   if ((events & io::write) && !output_.empty()) flush();
   if (state_ == State::closed) return;
   if (events & io::hangup) hangup_seen_ = true;
@@ -51,6 +52,25 @@ void Connection::on_ready(std::uint32_t events) {
     readable_ = true;
     read_ready();
   }
+}
+
+// An outbound connect ended (the first event after it began): established or failed.
+bool Connection::finish_connect() {
+  connecting_ = false;
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
+  if (error != 0) {
+    destroy(system_error(error));
+    return false;
+  }
+  touch();
+  if (state_ == State::open) worker_.handler().on_connect(*this);
+  if (output_.empty()) {  // a close() or shutdown_write() made while connecting waited for this
+    if (state_ == State::closing) finish_output();
+    else if (state_ == State::open && write_shut_) ::shutdown(fd_, SHUT_WR);
+  }
+  return state_ != State::closed;
 }
 
 void Connection::read_ready() {
@@ -115,16 +135,16 @@ void Connection::deliver(std::span<const std::byte> bytes, bool from_pending) {
 
 void Connection::on_peer_closed() {
   peer_closed_ = true;
-  if (state_ == State::open) close();
+  if (state_ == State::open) worker_.handler().on_peer_shutdown(*this);
   else if (state_ == State::lingering) destroy({});
   // closing: the flush goes on; finish_output() then sees peer_closed_.
 }
 
 bool Connection::send(std::span<const std::byte> data) {
   assert(loop().in_loop_thread());
-  if (state_ != State::open) return false;
+  if (state_ != State::open || write_shut_) return false;
   if (data.empty()) return true;
-  if (output_.empty()) {
+  if (output_.empty() && !connecting_) {
     ssize_t n;
     do {
       n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
@@ -180,6 +200,7 @@ void Connection::after_flush() {
     if (readable_ && reading()) worker_.retry_read(this);  // no new edge will come for it
   }
   if (state_ == State::closing && output_.empty()) finish_output();
+  else if (write_shut_ && output_.empty() && state_ == State::open) ::shutdown(fd_, SHUT_WR);
 }
 
 void Connection::resume_reading() {
@@ -193,6 +214,7 @@ void Connection::close() noexcept {
   if (state_ != State::open) return;
   state_ = State::closing;
   pending_.release();
+  if (connecting_) return;  // finish_connect() goes on from here
   if (output_.empty()) finish_output();
   else if (readable_ && reading()) worker_.retry_read(this);
 }
@@ -216,6 +238,26 @@ void Connection::abort(std::error_code reason) noexcept {
   if (state_ != State::closed) destroy(reason);
 }
 
+void Connection::reset(std::error_code reason) noexcept {
+  assert(loop().in_loop_thread());
+  if (state_ == State::closed) return;
+  const linger now{1, 0};  // close() then sends RST instead of FIN
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+  destroy(reason);
+}
+
+void Connection::shutdown_write() noexcept {
+  assert(loop().in_loop_thread());
+  if (state_ != State::open || write_shut_) return;
+  write_shut_ = true;
+  if (output_.empty() && !connecting_) ::shutdown(fd_, SHUT_WR);
+}
+
+Result<Connection*> Connection::connect(const Endpoint& to) {
+  assert(loop().in_loop_thread());
+  return worker_.connect(to);
+}
+
 void Connection::destroy(std::error_code reason) {
   const bool was_lingering = state_ == State::lingering;
   state_ = State::closed;
@@ -227,5 +269,7 @@ void Connection::destroy(std::error_code reason) {
   pending_.release();
   worker_.closed(this, was_lingering);
 }
+
+void Handler::on_peer_shutdown(Connection& c) { c.close(); }
 
 }  // namespace wire

@@ -115,6 +115,7 @@ class Worker {
   void lingering(Connection* c) noexcept;
   void retry_read(Connection* c);
   void closed(Connection* c, bool was_lingering);
+  Result<Connection*> connect(const Endpoint& to);
 
  private:
   struct Acceptor final : IoWatcher {

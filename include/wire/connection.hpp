@@ -63,6 +63,16 @@ class Connection final : private IoWatcher {
   void close() noexcept;
   /// Closes now, dropping queued output; on_close(reason) follows after the current callback.
   void abort(std::error_code reason = {}) noexcept;
+  /// As abort(), but the peer gets RST (SO_LINGER 0), so it sees ECONNRESET, not end of file.
+  void reset(std::error_code reason = {}) noexcept;
+  /// Half-close: FIN once queued output is sent, while input is still delivered. send() then
+  /// returns false. For handlers that keep a connection open after on_peer_shutdown().
+  void shutdown_write() noexcept;
+  /// Opens an outbound TCP connection to `to` on this connection's loop. The new Connection
+  /// belongs to the same server and is handled by the same Handler: on_connect() once it is
+  /// established, or on_close(why) if it fails (refused, unreachable, idle timeout). Until
+  /// then send() queues. Fails at once only if no socket could be opened. Loop thread only.
+  Result<Connection*> connect(const Endpoint& to);
 
   /// Stops calling on_data (the kernel's buffers then push back on the peer) until resumed.
   /// The runtime also does this by itself while the output queue is above the high-water mark.
@@ -91,6 +101,7 @@ class Connection final : private IoWatcher {
   Connection(detail::Worker& worker, int fd, const Endpoint& peer, std::uint64_t id);
   ~Connection();
   void on_ready(std::uint32_t events) override;
+  bool finish_connect();
   void read_ready();
   bool read_once();
   void deliver(std::span<const std::byte> fresh, bool from_pending);
@@ -112,6 +123,8 @@ class Connection final : private IoWatcher {
   bool hangup_seen_ = false;        // FIN reported: a short read no longer means drained
   bool paused_by_user_ = false;
   bool paused_by_output_ = false;   // output queue above the high-water mark
+  bool connecting_ = false;         // outbound, not yet established
+  bool write_shut_ = false;         // shutdown_write(): FIN after the queue empties
   ByteBuffer pending_;              // input the handler left unconsumed
   ByteBuffer output_;               // queued output (non-empty only while the socket is full)
   std::uint64_t bytes_in_ = 0;

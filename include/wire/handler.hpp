@@ -50,6 +50,10 @@ class Handler {
   virtual void on_data(Connection&, Input& input) { (void)input; }
   /// The output queue fell to the low-water mark after passing the high-water mark.
   virtual void on_drain(Connection&) {}
+  /// The peer half-closed (FIN): no more input will come. The default closes this side too,
+  /// after queued output; a handler that still has data to send (a proxy) may go on sending
+  /// and call close() later.
+  virtual void on_peer_shutdown(Connection& c);
   /// The connection is closed (descriptor gone; send() now returns false). `reason` is empty
   /// for an orderly close, else why it ended (peer reset, idle timeout, overflow...).
   virtual void on_close(Connection&, std::error_code reason) { (void)reason; }
