@@ -1,6 +1,7 @@
 // The services of `wire serve`: echo, shout, chat and discard, written against the same handler
 // API a user's server uses.
 #include "wire/services.hpp"
+#include "wire/sockperf_service.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -139,6 +140,7 @@ constexpr ServiceInfo services[] = {
     {"chat", "a chat room: each line goes to every other client (TCP)", true, false,
      &default_chat},
     {"discard", "reads and counts, replies nothing (TCP and UDP)", true, true, &discard},
+    {"sockperf", "answers sockperf's ping-pong client (TCP and UDP)", true, true, &sockperf},
 };
 
 }  // namespace
