@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "command.hpp"
+#include "framed_relay.hpp"
 #include "relay.hpp"
 
 namespace wire::cli {
@@ -18,6 +19,8 @@ struct ListenOptions {
   bool verbose = false;
   int backlog = 128;
   std::size_t buffer_size = 65536;
+  std::string frame;  ///< "", "line" or "length" (--frame)
+  std::size_t max_message = default_max_message;
 };
 
 struct ConnectOptions {
@@ -27,11 +30,34 @@ struct ConnectOptions {
   double timeout = 0;
   bool verbose = false;
   std::size_t buffer_size = 65536;
+  std::string frame;
+  std::size_t max_message = default_max_message;
 };
 
 void print_err(const std::string& line) {
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
+}
+
+// One accepted connection with --frame: the seed's line per whole message on --verbose.
+int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& self,
+                  bool& input_done) {
+  FramedRelayHooks hooks;
+  if (o.verbose) {
+    hooks.on_message = [&](std::span<const std::byte> message) {
+      print_err(received_line(self, message, accepted.peer));
+    };
+  }
+  FramedRelayOptions fo{.codec = frame_codec(o.frame, o.max_message), .input_fd = STDIN_FILENO,
+                        .output_fd = STDOUT_FILENO, .buffer_size = o.buffer_size,
+                        .end_on_peer_close = o.keep_open};
+  std::uint64_t rejected = 0;
+  if (auto r = framed_relay(accepted.stream, fo, hooks, input_done, rejected); !r) {
+    report(fmt::format("connection from {}: {}", accepted.peer.to_string(),
+                       describe_framing_error(r.error(), rejected, o.max_message)));
+    return o.keep_open ? exit_ok : exit_failure;
+  }
+  return exit_ok;
 }
 
 int tcp_listen(const ListenOptions& o) {
@@ -48,6 +74,11 @@ int tcp_listen(const ListenOptions& o) {
   do {
     auto accepted = listener->accept();
     if (!accepted) return report("accept", accepted.error());
+    if (!o.frame.empty()) {
+      if (int rc = listen_framed(o, *accepted, *self, input_done); rc != exit_ok || !o.keep_open)
+        return rc;
+      continue;
+    }
     RelayHooks hooks;
     if (o.verbose) {
       hooks.on_receive = [&](std::span<const std::byte> data) {
@@ -61,6 +92,33 @@ int tcp_listen(const ListenOptions& o) {
       if (!o.keep_open) return exit_failure;
     }
   } while (o.keep_open);
+  return exit_ok;
+}
+
+// The connected stream with --frame: MESSAGE or each stdin line is one framed message.
+int connect_framed(const ConnectOptions& o, TcpStream& stream, const Endpoint& self,
+                   const Endpoint& peer) {
+  FramedRelayHooks hooks;
+  if (o.verbose) {
+    hooks.on_send = [&](std::span<const std::byte> data) {
+      print_err(sent_line(self, data, peer));
+    };
+  }
+  FramedRelayOptions fo{.codec = frame_codec(o.frame, o.max_message), .input_fd = STDIN_FILENO,
+                        .output_fd = STDOUT_FILENO, .buffer_size = o.buffer_size};
+  std::uint64_t rejected = 0;
+  if (o.message) {
+    if (auto r = send_message(stream, fo.codec, *o.message); !r)
+      return report(fmt::format("cannot send to {}: {}", o.address,
+                                describe_framing_error(r.error(), o.message->size(),
+                                                       o.max_message)));
+    if (hooks.on_send) hooks.on_send(as_bytes(*o.message));
+    fo.input_fd = -1;
+  }
+  bool input_done = false;
+  if (auto r = framed_relay(stream, fo, hooks, input_done, rejected); !r)
+    return report(fmt::format("connection to {}: {}", o.address,
+                              describe_framing_error(r.error(), rejected, o.max_message)));
   return exit_ok;
 }
 
@@ -80,6 +138,7 @@ int tcp_connect(const ConnectOptions& o) {
   auto peer = stream->peer_endpoint();
   if (!self || !peer) return report("connection", (self ? peer.error() : self.error()));
 
+  if (!o.frame.empty()) return connect_framed(o, *stream, *self, *peer);
   RelayHooks hooks;
   if (o.verbose) {
     hooks.on_send = [&](std::span<const std::byte> data) {
@@ -99,6 +158,17 @@ int tcp_connect(const ConnectOptions& o) {
   if (auto r = relay(*stream, ro, hooks, input_done); !r)
     return report(fmt::format("connection to {}", o.address), r.error());
   return exit_ok;
+}
+
+void add_frame_options(CLI::App& command, std::string& frame, std::size_t& max_message) {
+  command
+      .add_option("--frame", frame,
+                  "Whole messages: 'line' (newline-ended) or 'length' (4-byte big-endian length "
+                  "first); stdin lines are sent as messages, received ones printed one a line")
+      ->check(CLI::IsMember({"line", "length"}));
+  command.add_option("--max-message", max_message,
+                     "With --frame: the largest message accepted (default 1 MiB)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{0xffffffff}));
 }
 
 }  // namespace
@@ -123,6 +193,7 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       ->check(CLI::Range(1, 65535));
   listen->add_option("--buffer-size", lo->buffer_size, "Bytes read per receive")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+  add_frame_options(*listen, lo->frame, lo->max_message);
   listen->callback([&action, lo] { action = [lo] { return tcp_listen(*lo); }; });
 
   auto co = std::make_shared<ConnectOptions>();
@@ -138,6 +209,7 @@ void add_tcp_commands(CLI::App& app, Action& action) {
   connect->add_flag("--verbose,-v", co->verbose, "Print the seed's client line on stderr");
   connect->add_option("--buffer-size", co->buffer_size, "Bytes read per receive")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+  add_frame_options(*connect, co->frame, co->max_message);
   connect->callback([&action, co] { action = [co] { return tcp_connect(*co); }; });
 }
 
