@@ -5,7 +5,7 @@ BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all bootstrap configure build demo test test-asan test-tsan fuzz clean
+.PHONY: all bootstrap configure build demo test test-asan test-tsan fuzz docs package clean
 
 all: build
 
@@ -39,6 +39,14 @@ FUZZ_TIME ?= 300
 FUZZ_TARGETS ?=
 fuzz: bootstrap
 	fuzz/run.sh --build-dir build/fuzz --time $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+# The API reference in $(BUILD)/docs/html; fails, listing each gap, on any Doxygen warning.
+docs: configure
+	cmake --build $(BUILD) --target docs
+
+# The Debian package $(BUILD)/wire_<version>_<arch>.deb (CPack; see cmake/package.cmake).
+package: build
+	cmake --build $(BUILD) --target package
 
 clean:
 	rm -rf build
