@@ -18,3 +18,8 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/wireConfigVersion.cmake
   COMPATIBILITY SameMajorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/wireConfig.cmake ${PROJECT_BINARY_DIR}/wireConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/wire)
+
+# The rest of what a packager expects: wire.pc, the man page and completion, then the .deb.
+include(${CMAKE_CURRENT_LIST_DIR}/pkgconfig.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/cli_docs.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/package.cmake)

@@ -14,6 +14,7 @@ SAFE = re.compile(r"^[A-Za-z0-9_.:+/=-]+$")  # words that need no quoting inside
 # The completion function. Tables above it are keyed by the command path ("wire udp send");
 # _wire_choices is keyed by path alone (positionals) or by "path --option" (option values).
 FUNCTION = r'''
+# Every lookup has a default (${...-}): a user's shell may run with set -u.
 _wire() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   local path=wire word skip=0 i
@@ -21,19 +22,19 @@ _wire() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     word=${COMP_WORDS[i]}
     if ((skip)); then skip=0; continue; fi
-    if [[ " ${_wire_valued[$path]} " == *" $word "* ]]; then skip=1; continue; fi
-    if [[ " ${_wire_commands[$path]} " == *" $word "* ]]; then path="$path $word"; fi
+    if [[ " ${_wire_valued[$path]-} " == *" $word "* ]]; then skip=1; continue; fi
+    if [[ " ${_wire_commands[$path]-} " == *" $word "* ]]; then path="$path $word"; fi
   done
   if ((skip)); then
-    if [[ " ${_wire_files[$path]} " == *" $prev "* ]]; then
+    if [[ " ${_wire_files[$path]-} " == *" $prev "* ]]; then
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
     else
-      mapfile -t COMPREPLY < <(compgen -W "${_wire_choices[$path $prev]}" -- "$cur")
+      mapfile -t COMPREPLY < <(compgen -W "${_wire_choices[$path $prev]-}" -- "$cur")
     fi
   elif [[ $cur == -* ]]; then
-    mapfile -t COMPREPLY < <(compgen -W "${_wire_options[$path]}" -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W "${_wire_options[$path]-}" -- "$cur")
   else
-    mapfile -t COMPREPLY < <(compgen -W "${_wire_commands[$path]} ${_wire_choices[$path]}" -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W "${_wire_commands[$path]-} ${_wire_choices[$path]-}" -- "$cur")
   fi
 }
 complete -F _wire wire
