@@ -5,7 +5,7 @@ BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all bootstrap configure build demo test test-asan test-tsan fuzz docs package clean
+.PHONY: all bootstrap configure build demo test test-asan test-tsan fuzz docs package bench bench-quick clean
 
 all: build
 
@@ -47,6 +47,14 @@ docs: configure
 # The Debian package $(BUILD)/wire_<version>_<arch>.deb (CPack; see cmake/package.cmake).
 package: build
 	cmake --build $(BUILD) --target package
+
+# wire beside Asio, libuv, raw epoll, iperf3 and sockperf (bench/run.py): a table on stdout,
+# bench/results/*.json and latest.svg. bench takes about 10 minutes, bench-quick about one.
+bench: build
+	python3 bench/run.py --build $(BUILD)
+
+bench-quick: build
+	python3 bench/run.py --build $(BUILD) --quick
 
 clean:
 	rm -rf build
