@@ -176,7 +176,7 @@ class Bench:
         j = json.loads(out)
         r = {"ops": j["ops"], "rate": j["rate"], "gbit_s": j["gbit_s"],
              "p50_us": j["latency_us"]["p50"], "p99_us": j["latency_us"]["p99"],
-             "generator_saturated": j["generator"]["saturated"], "errors": j["errors"]}
+             "generator_share": j["generator"]["busiest_thread_share"], "errors": j["errors"]}
         if "udp" in j:
             r.update(received=j["udp"]["received"], loss=j["udp"]["loss_ratio"])
         return r
@@ -204,8 +204,8 @@ class Bench:
                 "p99_us": 2 * pct("99.000")}
 
     # ---- the scenarios ----------------------------------------------------------------------
-    def scenarios(self):
-        d = self.args.duration
+    def scenarios(self, duration=None):
+        d = duration or self.args.duration
         echo = [c for c in PEERS if c in self.servers]
         tcp_echo = lambda extra: lambda c: self.wire_bench("tcp-echo", self.servers[c].tcp, extra, d)
         yield "tcp-echo 1 conn", echo, tcp_echo(["-c", "1", "-p", "1"])
@@ -258,7 +258,8 @@ class Bench:
         if not shutil.which("strace"):
             log("bench: strace missing; no system-call counts")
             return
-        for name, candidates, fn in self.scenarios():
+        # Only the ratio syscalls/op matters here, and tracing is slow: 2 s runs suffice.
+        for name, candidates, fn in self.scenarios(min(self.args.duration, 2)):
             if not (name.startswith("tcp-echo") or name.startswith("udp-echo")):
                 continue
             for c in candidates:
@@ -310,7 +311,7 @@ def fmt(v, digits=0):
 def print_table(table):
     rows = []
     head = ("scenario", "candidate", "rate/s (median)", "min-max", "Gbit/s", "p50 us", "p99 us",
-            "srv us/op", "srv user%", "syscalls/op", "wire/this")
+            "srv us/op", "srv user%", "syscalls/op", "gen cpu%", "wire/this")
     for scenario, cells in table.items():
         wire = cells.get("wire", {})
         key = "gbit_s" if scenario.startswith("tcp-bulk") else "rate"  # what "faster" means
@@ -323,6 +324,7 @@ def print_table(table):
                          fmt(g("p99_us"), 1), fmt(g("server_cpu_us_per_op"), 2),
                          fmt(100 * g("server_user_share") if g("server_user_share") is not None else None, 1),
                          fmt(g("syscalls_per_op"), 2),
+                         fmt(100 * g("generator_share") if g("generator_share") is not None else None),
                          "-" if c == "wire" else fmt(ratio(wire.get(key, (None,))[0], g(key)), 3)))
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     line = lambda r: "  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w)

@@ -18,9 +18,11 @@
 
 namespace wire::services {
 
-/// sockperf's header size, and the bits of its flags field this service reads.
+/// The size of sockperf's message header.
 inline constexpr std::size_t sockperf_header_size = 14;
+/// The flag bit sockperf's client sets on what it sends; a reply must not carry it.
 inline constexpr std::uint16_t sockperf_client_flag = 1;
+/// The flag bit that asks the server for a reply (ping-pong, and under-load's sampled messages).
 inline constexpr std::uint16_t sockperf_pong_request_flag = 2;
 
 /// The total length a sockperf message header announces; nullopt if `header` is short.
