@@ -38,8 +38,10 @@ bool Connection::reading() const noexcept {
 }
 
 void Connection::touch() noexcept {
+  // Lingering keeps the time it started: a peer that never stops sending is still cut off.
+  if (state_ != State::open && state_ != State::closing) return;
   last_active_ = worker_.loop().now();
-  if (state_ == State::open || state_ == State::closing) worker_.touched(this);
+  worker_.touched(this);
 }
 
 void Connection::on_ready(std::uint32_t events) {
