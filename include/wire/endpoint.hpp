@@ -1,9 +1,10 @@
 #pragma once
-// Endpoint: an IPv4 or IPv6 address plus a port, and the parsing and name resolution that make
-// one from text such as "127.0.0.1:8888", "[::1]:8888", "localhost:8888" or ":8888".
-//
-// Thread-safety: Endpoint is a value type; distinct objects may be used from any threads, and
-// const methods may be called concurrently on one object. resolve() is thread-safe.
+/// @file
+/// Endpoint: an IPv4 or IPv6 address plus a port, and the parsing and name resolution that make
+/// one from text such as "127.0.0.1:8888", "[::1]:8888", "localhost:8888" or ":8888".
+///
+/// Thread-safety: Endpoint is a value type; distinct objects may be used from any threads, and
+/// const methods may be called concurrently on one object. resolve() is thread-safe.
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -71,12 +72,13 @@ class Endpoint {
 /// does not resolve returns an error in resolve_category(); malformed text one in wire_category().
 Result<std::vector<Endpoint>> resolve(std::string_view text);
 
-/// Splits "host:port", "[host]:port" or ":port" into host and port text; errc on bad shape.
-/// Exposed for tests and for callers that resolve by other means.
+/// The two parts of address text, as split_host_port() finds them.
 struct HostPort {
   std::string_view host;  ///< without brackets; empty for ":port"
   std::uint16_t port = 0;  ///< the port number
 };
+/// Splits "host:port", "[host]:port" or ":port" into host and port text; errc on bad shape.
+/// Exposed for tests and for callers that resolve by other means.
 Result<HostPort> split_host_port(std::string_view text);
 
 }  // namespace wire

@@ -1,8 +1,9 @@
 #pragma once
-// Errors in wire: every fallible call returns Result<T>, a std::expected holding either the value
-// or a std::error_code. System errors keep their errno in std::system_category(); name-resolution
-// failures use resolve_category() (messages from gai_strerror); wire's own conditions use
-// wire_category() via wire::errc.
+/// @file
+/// Errors in wire: every fallible call returns Result<T>, a std::expected holding either the value
+/// or a std::error_code. System errors keep their errno in std::system_category(); name-resolution
+/// failures use resolve_category() (messages from gai_strerror); wire's own conditions use
+/// wire_category() via wire::errc.
 #include <expected>
 #include <system_error>
 
@@ -42,6 +43,7 @@ std::error_code last_system_error() noexcept;
 inline std::unexpected<std::error_code> fail(std::error_code ec) noexcept {
   return std::unexpected(ec);
 }
+/// As fail(std::error_code), for a wire condition.
 inline std::unexpected<std::error_code> fail(errc e) noexcept {
   return std::unexpected(make_error_code(e));
 }

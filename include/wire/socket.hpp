@@ -1,10 +1,11 @@
 #pragma once
-// Socket: the move-only owner of one socket descriptor, and the options common to UDP and TCP.
-// UdpSocket, TcpStream and TcpListener are built on it.
-//
-// Thread-safety: a Socket is not synchronised. Use one object from one thread at a time;
-// distinct objects are independent. The kernel calls themselves are safe to overlap, but the
-// object's state (its descriptor) is not guarded against a concurrent close() or move.
+/// @file
+/// Socket: the move-only owner of one socket descriptor, and the options common to UDP and TCP.
+/// UdpSocket, TcpStream and TcpListener are built on it.
+///
+/// Thread-safety: a Socket is not synchronised. Use one object from one thread at a time;
+/// distinct objects are independent. The kernel calls themselves are safe to overlap, but the
+/// object's state (its descriptor) is not guarded against a concurrent close() or move.
 #include <chrono>
 #include <cstddef>
 #include <span>

@@ -1,10 +1,11 @@
 #pragma once
-// TCP: TcpListener accepts connections; TcpStream is one connection, a byte stream. A receive
-// returns whatever piece of the stream has arrived; 0 bytes means the peer closed its side.
-// Message boundaries come only from a convention on top (see framing.hpp).
-//
-// Thread-safety: as Socket: one object, one thread at a time. (Sending from one thread while
-// receiving on another is what the kernel allows, and wire adds no state that would break it.)
+/// @file
+/// TCP: TcpListener accepts connections; TcpStream is one connection, a byte stream. A receive
+/// returns whatever piece of the stream has arrived; 0 bytes means the peer closed its side.
+/// Message boundaries come only from a convention on top (see framing.hpp).
+///
+/// Thread-safety: as Socket: one object, one thread at a time. (Sending from one thread while
+/// receiving on another is what the kernel allows, and wire adds no state that would break it.)
 #include <chrono>
 #include <cstddef>
 #include <optional>

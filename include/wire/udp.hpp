@@ -1,8 +1,9 @@
 #pragma once
-// UdpSocket: message-oriented sockets. Each send is one datagram; each receive returns one whole
-// datagram and its sender, and says when the datagram was larger than the buffer (truncated).
-//
-// Thread-safety: as Socket: one object, one thread at a time.
+/// @file
+/// UdpSocket: message-oriented sockets. Each send is one datagram; each receive returns one whole
+/// datagram and its sender, and says when the datagram was larger than the buffer (truncated).
+///
+/// Thread-safety: as Socket: one object, one thread at a time.
 #include <cstddef>
 #include <span>
 #include <string_view>

@@ -1,5 +1,6 @@
 #pragma once
-// The whole of libwire in one include.
+/// @file
+/// The whole of libwire in one include.
 #include "wire/endpoint.hpp"
 #include "wire/error.hpp"
 #include "wire/framing.hpp"

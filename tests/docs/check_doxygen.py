@@ -54,9 +54,22 @@ def header_path(name, source_dir):
     return name
 
 
+def file_descriptions(xml_dir):
+    """Each header's own documentation (a `/// @file` comment), keyed by its path."""
+    texts = {}
+    for path in xml_dir.glob("*_8hpp.xml"):
+        compound = ET.parse(path).getroot().find("compounddef")
+        location = compound.find("location") if compound is not None else None
+        if location is not None:
+            texts[location.get("file")] = description_text(compound)
+    return texts
+
+
 def missing_thread_safety(xml_dir, source_dir):
-    """Classes with methods whose own comment does not say how threads may share them."""
+    """Classes with methods whose comment, or whose header's `/// @file` comment, does not say
+    how threads may share them."""
     missing = []
+    files = file_descriptions(xml_dir)
     for path in sorted(xml_dir.glob("*.xml")):
         if not path.name.startswith(("class", "struct")):
             continue
@@ -67,11 +80,13 @@ def missing_thread_safety(xml_dir, source_dir):
             continue
         if not has_public_functions(compound):
             continue
-        if not re.search(r"thread", description_text(compound), re.IGNORECASE):
-            location = compound.find("location")
+        location = compound.find("location")
+        said = description_text(compound) + files.get(location.get("file"), "")
+        if not re.search(r"thread", said, re.IGNORECASE):
             where = header_path(location.get("file", "?"), source_dir)
             missing.append(f"{where}:{location.get('line', '?')}: {name} does not state its "
-                           "thread-safety (say it in the class's /// comment: 'Thread-safety: ...')")
+                           "thread-safety ('Thread-safety: ...' in its /// comment or in the "
+                           "header's /// @file comment)")
     return missing
 
 
