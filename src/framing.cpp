@@ -115,6 +115,48 @@ Result<std::vector<std::byte>> Codec::encode(std::span<const std::byte> message)
   return out;
 }
 
+Result<std::optional<Frame>> Codec::parse(std::span<const std::byte> data, std::size_t& resume,
+                                          std::uint64_t& rejected_size) const {
+  if (framing_ == Framing::length_prefixed) {
+    const std::size_t header = header_size();
+    if (data.size() < header) return std::nullopt;
+    const std::uint64_t length = read_big_endian(data.data(), header);
+    if (length > max_message_) {
+      rejected_size = length;
+      return fail(errc::message_too_large);
+    }
+    const auto size = static_cast<std::size_t>(length);
+    if (data.size() - header < size) return std::nullopt;
+    return Frame{data.subspan(header, size), header + size};
+  }
+  return parse_delimited(data, resume, rejected_size);
+}
+
+Result<std::optional<Frame>> Codec::parse_delimited(std::span<const std::byte> data,
+                                                    std::size_t& resume,
+                                                    std::uint64_t& rejected_size) const {
+  const std::string_view d = delimiter_;
+  const std::size_t from = std::min(resume, data.size());
+  const std::size_t found = as_view(data.data() + from, data.size() - from).find(d);
+  if (found == std::string_view::npos) {
+    // Resume where a delimiter could still start: its first d-1 bytes may already be here.
+    resume = data.size() - std::min(data.size(), d.size() - 1);
+    // With no delimiter in these bytes the message is at least size - d + 1 long.
+    if (data.size() >= max_message_ + d.size()) {
+      rejected_size = data.size() - d.size() + 1;
+      return fail(errc::message_too_large);
+    }
+    return std::nullopt;
+  }
+  const std::size_t size = from + found;
+  if (size > max_message_) {
+    rejected_size = size;
+    return fail(errc::message_too_large);
+  }
+  resume = 0;
+  return Frame{data.first(size), size + d.size()};
+}
+
 Decoder::Decoder(Codec codec) : codec_(std::move(codec)) {}
 
 void Decoder::feed(std::span<const std::byte> bytes) {
@@ -135,7 +177,7 @@ void Decoder::commit(std::size_t size) noexcept { end_ += std::min(size, capacit
 // compaction at least equal those it moves (or the buffer is at its bound), so moving is
 // amortised O(1) a byte; grows by doubling, but not past one full frame plus this piece.
 void Decoder::reserve_for(std::size_t size) {
-  if (begin_ == end_) begin_ = end_ = scanned_ = 0;  // all consumed: start over for free
+  if (begin_ == end_) begin_ = end_ = resume_ = 0;  // all consumed: start over for free
   if (capacity_ - end_ >= size) return;
   const std::size_t pending = end_ - begin_;
   const std::size_t need = pending + size;
@@ -150,59 +192,20 @@ void Decoder::reserve_for(std::size_t size) {
     buffer_ = std::move(bigger);
     capacity_ = capacity;
   }
-  scanned_ = scanned_ > begin_ ? scanned_ - begin_ : 0;
   begin_ = 0;
   end_ = pending;
 }
 
 Result<std::optional<Message>> Decoder::next() {
   if (error_) return fail(error_);
-  return codec_.framing() == Framing::length_prefixed ? next_length_prefixed() : next_delimited();
-}
-
-Result<std::optional<Message>> Decoder::next_length_prefixed() {
-  const std::size_t header = codec_.header_size();
-  const std::size_t available = end_ - begin_;
-  if (available < header) return std::nullopt;
-  const std::uint64_t length = read_big_endian(buffer_.get() + begin_, header);
-  if (length > codec_.max_message()) {
-    rejected_size_ = length;
-    error_ = make_error_code(errc::message_too_large);
+  auto frame = codec_.parse({buffer_.get() + begin_, end_ - begin_}, resume_, rejected_size_);
+  if (!frame) {
+    error_ = frame.error();
     return fail(error_);
   }
-  const auto size = static_cast<std::size_t>(length);
-  if (available - header < size) return std::nullopt;
-  Message message(buffer_.get() + begin_ + header, size);
-  begin_ += header + size;
-  return message;
-}
-
-Result<std::optional<Message>> Decoder::next_delimited() {
-  const std::string_view delimiter = codec_.delimiter();
-  const std::size_t from = std::max(scanned_, begin_);
-  const std::size_t found = as_view(buffer_.get() + from, end_ - from).find(delimiter);
-  if (found == std::string_view::npos) {
-    // Resume where a delimiter could still start: its first d-1 bytes may already be here.
-    scanned_ = std::max(begin_, end_ - std::min(end_, delimiter.size() - 1));
-    const std::size_t pending = end_ - begin_;
-    // With no delimiter in `pending` bytes the message is at least pending - d + 1 long.
-    if (pending >= codec_.max_message() + delimiter.size()) {
-      rejected_size_ = pending - delimiter.size() + 1;
-      error_ = make_error_code(errc::message_too_large);
-      return fail(error_);
-    }
-    return std::nullopt;
-  }
-  const std::size_t size = from + found - begin_;
-  if (size > codec_.max_message()) {
-    rejected_size_ = size;
-    error_ = make_error_code(errc::message_too_large);
-    return fail(error_);
-  }
-  Message message(buffer_.get() + begin_, size);
-  begin_ += size + delimiter.size();
-  scanned_ = begin_;
-  return message;
+  if (!*frame) return std::nullopt;
+  begin_ += (*frame)->size;
+  return (*frame)->message;
 }
 
 Message Decoder::remainder() const noexcept {
@@ -210,7 +213,7 @@ Message Decoder::remainder() const noexcept {
 }
 
 void Decoder::reset() noexcept {
-  begin_ = end_ = scanned_ = 0;
+  begin_ = end_ = resume_ = 0;
   error_.clear();
   rejected_size_ = 0;
 }

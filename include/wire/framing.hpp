@@ -37,6 +37,12 @@ inline constexpr std::size_t default_max_message = std::size_t{1} << 20;
 /// A complete message: a view that stays valid until the decoder is next fed or reset.
 using Message = std::span<const std::byte>;
 
+/// A complete frame found at the start of some bytes.
+struct Frame {
+  Message message;       ///< the payload: a view into the bytes parsed
+  std::size_t size = 0;  ///< the bytes the whole frame spans, header or delimiter included
+};
+
 /// A framing convention plus the largest payload it accepts.
 /// Thread-safety: an immutable value; const methods may be called from any threads.
 class Codec {
@@ -78,7 +84,20 @@ class Codec {
   /// The framed `message` as new bytes.
   Result<std::vector<std::byte>> encode(std::span<const std::byte> message) const;
 
+  /// Finds the frame at the start of `data` without copying (Decoder and the server's message
+  /// handlers build on it): the frame, std::nullopt if `data` holds only part of one, or
+  /// errc::message_too_large with `rejected_size` set (see Decoder::rejected_size()).
+  /// `resume` carries a delimiter search across calls on the same growing bytes, so nothing is
+  /// searched twice: start at 0 and pass it back unchanged while the frame is incomplete; it
+  /// returns to 0 with each frame found. Length-prefixed framing leaves it at 0.
+  Result<std::optional<Frame>> parse(std::span<const std::byte> data, std::size_t& resume,
+                                     std::uint64_t& rejected_size) const;
+
  private:
+  Result<std::optional<Frame>> parse_delimited(std::span<const std::byte> data,
+                                               std::size_t& resume,
+                                               std::uint64_t& rejected_size) const;
+
   Framing framing_ = Framing::length_prefixed;
   HeaderSize header_ = HeaderSize::four;
   std::string delimiter_;
@@ -128,8 +147,6 @@ class Decoder {
   void reset() noexcept;
 
  private:
-  Result<std::optional<Message>> next_length_prefixed();
-  Result<std::optional<Message>> next_delimited();
   void reserve_for(std::size_t size);
 
   Codec codec_;
@@ -137,7 +154,7 @@ class Decoder {
   std::size_t capacity_ = 0;
   std::size_t begin_ = 0;     // first byte not yet returned
   std::size_t end_ = 0;       // one past the last byte fed
-  std::size_t scanned_ = 0;   // delimited: the search for the delimiter resumes here
+  std::size_t resume_ = 0;    // Codec::parse's resume point, relative to begin_
   std::error_code error_;     // sticky decoding error
   std::uint64_t rejected_size_ = 0;
 };
