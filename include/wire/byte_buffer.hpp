@@ -1,9 +1,10 @@
 #pragma once
-// ByteBuffer: a contiguous FIFO of bytes (read from the front, append at the back) that reuses
-// its storage: consumed space is reclaimed by sliding the rest down, never by reallocating per
-// use. Connections keep their pending input and queued output in one.
-//
-// Thread-safety: not synchronised; one object, one thread at a time.
+/// @file
+/// ByteBuffer: a contiguous FIFO of bytes (read from the front, append at the back) that reuses
+/// its storage: consumed space is reclaimed by sliding the rest down, never by reallocating per
+/// use. Connections keep their pending input and queued output in one.
+///
+/// Thread-safety: not synchronised; one object, one thread at a time.
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -12,15 +13,20 @@
 
 namespace wire {
 
+/// A contiguous byte FIFO reusing its storage. Thread-safety: not synchronised (one thread).
 class ByteBuffer {
  public:
   /// The unread bytes.
   std::span<const std::byte> data() const noexcept { return {storage_.get() + begin_, size()}; }
+  /// The unread bytes as text.
   std::string_view text() const noexcept {
     return {reinterpret_cast<const char*>(storage_.get() + begin_), size()};
   }
+  /// How many bytes are unread.
   std::size_t size() const noexcept { return end_ - begin_; }
+  /// True if nothing is unread.
   bool empty() const noexcept { return end_ == begin_; }
+  /// Bytes of storage held.
   std::size_t capacity() const noexcept { return capacity_; }
 
   /// Drops `n` bytes from the front (n <= size()).
@@ -39,6 +45,7 @@ class ByteBuffer {
     if (capacity_ - end_ < n) make_room(n);
     return {storage_.get() + end_, capacity_ - end_};
   }
+  /// Adds `n` bytes written into prepare()'s space to the data.
   void commit(std::size_t n) noexcept { end_ += n; }
   /// Empties the buffer and frees its storage (for idle connections).
   void release() noexcept {

@@ -1,11 +1,12 @@
 #pragma once
-// Connection: the handle a Handler gets for one accepted TCP connection, and Input, the bytes
-// received and not yet consumed. The runtime owns the object; a Handler may keep a pointer to it
-// until on_close() returns.
-//
-// Thread-safety: a Connection belongs to the loop thread that accepted it; call its methods only
-// there (checked with assert() in debug builds). Other threads reach it through
-// EventLoop::post() on loop().
+/// @file
+/// Connection: the handle a Handler gets for one accepted TCP connection, and Input, the bytes
+/// received and not yet consumed. The runtime owns the object; a Handler may keep a pointer to it
+/// until on_close() returns.
+///
+/// Thread-safety: a Connection belongs to the loop thread that accepted it; call its methods only
+/// there (checked with assert() in debug builds). Other threads reach it through
+/// EventLoop::post() on loop().
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -28,11 +29,15 @@ class ConnectionList;
 /// The unconsumed input of a connection, as on_data() sees it. Loop thread only.
 class Input {
  public:
+  /// The unconsumed bytes.
   std::span<const std::byte> data() const noexcept { return {data_, size_}; }
+  /// The same bytes as text.
   std::string_view text() const noexcept {
     return {reinterpret_cast<const char*>(data_), size_};
   }
+  /// How many bytes are unconsumed.
   std::size_t size() const noexcept { return size_; }
+  /// True if everything is consumed.
   bool empty() const noexcept { return size_ == 0; }
   /// Marks the first `n` bytes used (n <= size()).
   void consume(std::size_t n) noexcept {
@@ -40,6 +45,7 @@ class Input {
     data_ += n;
     size_ -= n;
   }
+  /// Marks every byte used.
   void consume_all() noexcept { consume(size_); }
 
  private:
@@ -49,6 +55,7 @@ class Input {
   std::size_t size_;
 };
 
+/// One accepted (or outbound) TCP connection. Thread-safety: loop thread only (see above).
 class Connection final : private IoWatcher {
  public:
   Connection(const Connection&) = delete;
@@ -58,6 +65,7 @@ class Connection final : private IoWatcher {
   /// if the connection is closing or closed, or if the queue would pass max_output_queue (the
   /// connection is then aborted with std::errc::no_buffer_space). Never raises SIGPIPE.
   bool send(std::span<const std::byte> data);
+  /// send() for text.
   bool send(std::string_view text) { return send(as_bytes(text)); }
   /// Orderly close: stop delivering input, send what is queued, then FIN; on_close follows.
   void close() noexcept;
@@ -77,16 +85,20 @@ class Connection final : private IoWatcher {
   /// Stops calling on_data (the kernel's buffers then push back on the peer) until resumed.
   /// The runtime also does this by itself while the output queue is above the high-water mark.
   void pause_reading() noexcept { paused_by_user_ = true; }
+  /// Undoes pause_reading(); reading resumes at once if input is waiting.
   void resume_reading();
 
   /// True until close() or abort(): send() is accepted.
   bool is_open() const noexcept { return state_ == State::open; }
+  /// The remote address.
   const Endpoint& peer() const noexcept { return peer_; }
   /// Unique within the server for its lifetime.
   std::uint64_t id() const noexcept { return id_; }
   /// Bytes queued for sending.
   std::size_t queued() const noexcept { return output_.size(); }
+  /// Bytes handed to on_data() so far.
   std::uint64_t bytes_received() const noexcept { return bytes_in_; }
+  /// Bytes the kernel has taken so far.
   std::uint64_t bytes_sent() const noexcept { return bytes_out_; }
   /// The loop that owns this connection (post() to it from other threads).
   EventLoop& loop() const noexcept;

@@ -1,12 +1,13 @@
 #pragma once
-// EventLoop: one thread's reactor. It waits on a Poller (epoll), dispatches readiness to
-// IoWatchers, runs timers from a min-heap, and runs functions posted from other threads (an
-// eventfd wakes it). Servers run one loop per core; see server.hpp.
-//
-// Thread-safety: a loop belongs to the thread inside run(). Only post() and stop() may be called
-// from other threads; every other method must be called on the loop's thread (checked with
-// assert() in debug builds). Before run() starts and after it returns, whoever holds the loop
-// may call anything (set-up and tear-down).
+/// @file
+/// EventLoop: one thread's reactor. It waits on a Poller (epoll), dispatches readiness to
+/// IoWatchers, runs timers from a min-heap, and runs functions posted from other threads (an
+/// eventfd wakes it). Servers run one loop per core; see server.hpp.
+///
+/// Thread-safety: a loop belongs to the thread inside run(). Only post() and stop() may be called
+/// from other threads; every other method must be called on the loop's thread (checked with
+/// assert() in debug builds). Before run() starts and after it returns, whoever holds the loop
+/// may call anything (set-up and tear-down).
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -22,10 +23,12 @@
 
 namespace wire {
 
+/// One thread's reactor. Thread-safety: post() and stop() from any thread, the rest from the
+/// loop's thread (see the file comment).
 class EventLoop {
  public:
-  using Clock = std::chrono::steady_clock;
-  using TimerId = std::uint64_t;
+  using Clock = std::chrono::steady_clock;  ///< timers and now() use the monotonic clock
+  using TimerId = std::uint64_t;            ///< names a timer for cancel()
 
   /// Makes a loop on `backend` (epoll when null). Thread-safe.
   static Result<std::unique_ptr<EventLoop>> create(std::unique_ptr<Poller> backend = nullptr);

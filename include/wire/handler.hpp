@@ -1,12 +1,13 @@
 #pragma once
-// Handler: what a server does with its traffic. The runtime (server.hpp) calls it on the loop
-// thread that owns the connection or the UDP socket; services.hpp has ready ones and
-// examples/echo_server.cpp shows a user's own.
-//
-// Thread-safety: each loop gets its own Handler (from the HandlerFactory), and every callback
-// runs on that loop's thread, never concurrently with another callback of the same Handler.
-// State shared between loops (a chat room) is the handler's to synchronise; EventLoop::post()
-// is the way to reach a connection owned by another loop.
+/// @file
+/// Handler: what a server does with its traffic. The runtime (server.hpp) calls it on the loop
+/// thread that owns the connection or the UDP socket; services.hpp has ready ones and
+/// examples/echo_server.cpp shows a user's own.
+///
+/// Thread-safety: each loop gets its own Handler (from the HandlerFactory), and every callback
+/// runs on that loop's thread, never concurrently with another callback of the same Handler.
+/// State shared between loops (a chat room) is the handler's to synchronise; EventLoop::post()
+/// is the way to reach a connection owned by another loop.
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -27,11 +28,13 @@ class UdpPort;
 }
 
 /// Replies for the UDP path: datagrams queued here leave in one sendmmsg() per batch.
+/// Thread-safety: loop thread only; valid during on_datagram().
 class DatagramSender {
  public:
   /// Queues one datagram to `to`. If the socket's buffer is full when the batch is sent, the
   /// datagram is dropped and counted (UDP gives no delivery promise). Loop thread only.
   void send_to(std::span<const std::byte> data, const Endpoint& to);
+  /// send_to() for text.
   void send_to(std::string_view text, const Endpoint& to) { send_to(as_bytes(text), to); }
 
  private:
@@ -40,6 +43,7 @@ class DatagramSender {
   detail::UdpPort* port_;
 };
 
+/// Callbacks for a server's traffic. Thread-safety: each runs on its loop's thread (see above).
 class Handler {
  public:
   virtual ~Handler() = default;

@@ -1,10 +1,11 @@
 #pragma once
-// Poller: the readiness backend under EventLoop. The loop asks it to watch descriptors and to
-// wait for events; epoll is the one shipped. Another backend (io_uring's poll operations, say)
-// slots in by implementing this interface and passing it to EventLoop::create().
-//
-// Thread-safety: a Poller belongs to its loop's thread (see EventLoop); none of it is
-// synchronised.
+/// @file
+/// Poller: the readiness backend under EventLoop. The loop asks it to watch descriptors and to
+/// wait for events; epoll is the one shipped. Another backend (io_uring's poll operations, say)
+/// slots in by implementing this interface and passing it to EventLoop::create().
+///
+/// Thread-safety: a Poller belongs to its loop's thread (see EventLoop); none of it is
+/// synchronised.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,7 @@ inline constexpr std::uint32_t edge = 1u << 4;     ///< report changes, not leve
 }  // namespace io
 
 /// What is told about readiness: one virtual call per event, no std::function on the hot path.
+/// Thread-safety: called on its loop's thread only.
 class IoWatcher {
  public:
   /// Called on the loop's thread with the io:: bits that are ready.
@@ -35,10 +37,11 @@ class IoWatcher {
 
 /// One readiness report from Poller::wait().
 struct ReadyEvent {
-  IoWatcher* watcher = nullptr;
-  std::uint32_t events = 0;
+  IoWatcher* watcher = nullptr;  ///< who asked to be told
+  std::uint32_t events = 0;      ///< io:: bits that are ready
 };
 
+/// A readiness backend. Thread-safety: belongs to its loop's thread; not synchronised.
 class Poller {
  public:
   virtual ~Poller() = default;

@@ -1,16 +1,17 @@
 #pragma once
-// Server: the multi-core runtime. N event loops (default: one per core), each on its own thread
-// with its own SO_REUSEPORT TCP listener and UDP socket, so accepting and receiving scale across
-// cores with no shared lock. Handlers (handler.hpp) say what is done with the traffic.
-//
-// Per connection: edge-triggered epoll registered once (no epoll_ctl per request), reads into a
-// per-loop buffer (a connection holds input only while its handler leaves some unconsumed),
-// sends straight from the handler and queues only what the socket refuses. Backpressure: above
-// high_water queued bytes the connection is no longer read; below low_water it is again.
-// UDP: recvmmsg/sendmmsg batches. Limits are on by default.
-//
-// Thread-safety: create(), start(), wait(), run() and the destructor from one controlling
-// thread; shutdown(), stats() and the endpoint getters from any thread.
+/// @file
+/// Server: the multi-core runtime. N event loops (default: one per core), each on its own thread
+/// with its own SO_REUSEPORT TCP listener and UDP socket, so accepting and receiving scale across
+/// cores with no shared lock. Handlers (handler.hpp) say what is done with the traffic.
+///
+/// Per connection: edge-triggered epoll registered once (no epoll_ctl per request), reads into a
+/// per-loop buffer (a connection holds input only while its handler leaves some unconsumed),
+/// sends straight from the handler and queues only what the socket refuses. Backpressure: above
+/// high_water queued bytes the connection is no longer read; below low_water it is again.
+/// UDP: recvmmsg/sendmmsg batches. Limits are on by default.
+///
+/// Thread-safety: create(), start(), wait(), run() and the destructor from one controlling
+/// thread; shutdown(), stats() and the endpoint getters from any thread.
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -33,6 +34,7 @@ class Worker;
 struct Shared;
 }
 
+/// How a Server listens, how many loops it runs, and the limits it enforces (all on by default).
 struct ServerOptions {
   std::optional<Endpoint> tcp;  ///< listen for TCP here (port 0: the kernel picks)
   std::optional<Endpoint> udp;  ///< receive UDP here
@@ -51,22 +53,24 @@ struct ServerOptions {
   /// After our FIN: how long to read and discard the peer's last bytes before closing (closing
   /// with unread input would send RST, which can destroy the output not yet delivered).
   std::chrono::milliseconds linger_timeout = std::chrono::seconds(2);
-  int backlog = 4096;
+  int backlog = 4096;    ///< connections the kernel queues per listener before accept()
   bool no_delay = true;  ///< TCP_NODELAY on accepted connections (request/response latency)
 };
 
 /// Counters summed over all loops (relaxed reads: a consistent snapshot is not promised).
 struct ServerStats {
-  std::uint64_t connections_accepted = 0;
-  std::uint64_t connections_open = 0;
-  std::uint64_t bytes_received = 0;
-  std::uint64_t bytes_sent = 0;
-  std::uint64_t datagrams_received = 0;
-  std::uint64_t datagrams_sent = 0;
-  std::uint64_t datagrams_dropped = 0;
+  std::uint64_t connections_accepted = 0;  ///< since start
+  std::uint64_t connections_open = 0;      ///< now
+  std::uint64_t bytes_received = 0;        ///< TCP bytes handed to handlers
+  std::uint64_t bytes_sent = 0;            ///< TCP bytes the kernel took
+  std::uint64_t datagrams_received = 0;    ///< UDP
+  std::uint64_t datagrams_sent = 0;        ///< UDP replies sent
+  std::uint64_t datagrams_dropped = 0;     ///< UDP replies dropped (socket buffer full)
   std::uint64_t accept_pauses = 0;  ///< times accepting paused on EMFILE/ENFILE or the limit
 };
 
+/// The multi-core runtime (see the file comment). Thread-safety: create(), start(), wait(),
+/// run() and the destructor from one controlling thread; the rest from any thread.
 class Server {
  public:
   /// Opens and binds every loop's sockets (so the ports are known at once) and makes one
@@ -80,7 +84,9 @@ class Server {
 
   /// The bound addresses with their real ports. Thread-safe.
   std::optional<Endpoint> tcp_endpoint() const { return tcp_endpoint_; }
+  /// As tcp_endpoint(), for UDP. Thread-safe.
   std::optional<Endpoint> udp_endpoint() const { return udp_endpoint_; }
+  /// How many loops (and threads) the server runs. Thread-safe.
   unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
   /// Loop `i` (0 <= i < threads()), e.g. to post() work to it.
   EventLoop& loop(unsigned i);
