@@ -1,0 +1,121 @@
+#pragma once
+// Proxy: a TCP or UDP relay that injects faults (delay, jitter, rate limit, split writes, resets,
+// datagram loss, duplication and reordering), for testing what sits on either side of it. It is
+// built on the server runtime (server.hpp): one event loop per core, each with its own
+// SO_REUSEPORT socket, and backpressured: a slow side pauses reading from the other, so the
+// proxy never buffers without bound.
+//
+// TCP: each accepted connection opens one to the target on the same loop; bytes are relayed both
+// ways, FIN is forwarded as a half-close once everything before it was delivered, a reset on one
+// side resets the other. UDP: each client address is a flow with its own upstream socket (so the
+// target's replies find their way back); idle flows end after ServerOptions::idle_timeout.
+//
+// Thread-safety: create(), start(), wait() and the destructor from one controlling thread;
+// shutdown(), stats() and endpoint() from any thread.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "wire/endpoint.hpp"
+#include "wire/error.hpp"
+#include "wire/server.hpp"
+
+namespace wire {
+
+/// The faults a Proxy injects; every one is off by default.
+/// Thread-safety: a plain value; copies are independent.
+struct ProxyFaults {
+  /// Added to every piece of data (TCP: each read; UDP: each datagram) before it is forwarded.
+  std::chrono::milliseconds delay{0};
+  /// A further uniform random 0..jitter. TCP keeps byte order (a piece never overtakes the one
+  /// before it); UDP datagrams may overtake each other (that is not counted as reordered).
+  std::chrono::milliseconds jitter{0};
+  /// TCP: bytes per second in each direction of each connection (token bucket); 0: no limit.
+  std::uint64_t rate = 0;
+  /// TCP: forward in separate sends of at most this many bytes (1 included); 0: as read.
+  std::size_t split = 0;
+  /// TCP: after this many bytes relayed on a connection (both directions together), reset both
+  /// sides with RST; 0: never.
+  std::uint64_t reset_after = 0;
+  /// UDP: probability that a datagram is dropped.
+  double loss = 0;
+  /// UDP: probability that a (not dropped) datagram is sent twice.
+  double duplicate = 0;
+  /// UDP: probability that a datagram is held back and sent after the next one of its flow
+  /// (released unreordered after 50 ms if no next one comes).
+  double reorder = 0;
+  /// Random seed; each connection or flow draws from its own generator seeded with this and its
+  /// order on its loop, so a run with one client repeats exactly. 0: a random seed.
+  std::uint64_t seed = 0;
+};
+
+/// What a Proxy listens on, where it relays to, and what it does on the way.
+/// Thread-safety: a plain value; copies are independent.
+struct ProxyOptions {
+  Endpoint listen;     ///< where clients connect (port 0: the kernel picks)
+  Endpoint target;     ///< where their traffic goes
+  bool udp = false;    ///< relay UDP datagrams instead of TCP connections
+  ProxyFaults faults;  ///< all off by default
+  /// Threads, limits and timeouts (its tcp and udp fields are ignored). Connections count both
+  /// sides: a relayed TCP connection uses two of max_connections.
+  ServerOptions server;
+};
+
+/// What a Proxy did, summed over its loops (relaxed reads: not a consistent snapshot).
+/// Thread-safety: a plain value; copies are independent.
+struct ProxyStats {
+  std::uint64_t connections = 0;        ///< TCP connections accepted from clients
+  std::uint64_t connect_failures = 0;   ///< TCP connections to the target that failed
+  std::uint64_t resets = 0;             ///< TCP connections reset by --reset-after
+  std::uint64_t bytes_to_target = 0;    ///< TCP bytes relayed client to target
+  std::uint64_t bytes_to_client = 0;    ///< TCP bytes relayed target to client
+  std::uint64_t datagrams_in = 0;       ///< UDP datagrams received (both directions)
+  std::uint64_t datagrams_out = 0;      ///< UDP datagrams sent (duplicates included)
+  std::uint64_t dropped = 0;            ///< UDP datagrams dropped by --loss
+  std::uint64_t duplicated = 0;         ///< UDP datagrams sent twice by --duplicate
+  std::uint64_t reordered = 0;          ///< UDP datagrams sent after a later one by --reorder
+  std::uint64_t send_errors = 0;        ///< UDP datagrams the kernel refused (buffer full...)
+};
+
+/// The report line: "proxy: connections=N connect_failures=N resets=N bytes_to_target=N
+/// bytes_to_client=N datagrams_in=N datagrams_out=N dropped=N duplicated=N reordered=N
+/// send_errors=N", keys in that order, single spaces, no trailing space. Thread-safe.
+std::string format_report(const ProxyStats& stats);
+
+/// Counters the relays update; shared by every loop of one proxy. Thread-safe (atomics).
+struct ProxyCounters;
+
+/// A fault-injecting relay on the server runtime.
+/// Thread-safety: create(), start(), wait() and the destructor from one controlling thread;
+/// shutdown(), stats() and endpoint() from any thread.
+class Proxy {
+ public:
+  /// Binds the listening sockets (so endpoint() is known at once); nothing runs until start().
+  /// std::errc::invalid_argument for a probability outside 0..1.
+  static Result<std::unique_ptr<Proxy>> create(const ProxyOptions& options);
+  /// Shuts down and joins.
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  /// Where clients connect, with the real port. Thread-safe.
+  Endpoint endpoint() const { return endpoint_; }
+  /// Starts one thread per loop. Block the signals the caller wants to sigwait first: the
+  /// threads inherit the mask.
+  Result<void> start();
+  /// Graceful stop, as Server::shutdown(). Idempotent; thread-safe.
+  void shutdown();
+  /// Waits for every loop to end.
+  Result<void> wait();
+  /// Thread-safe.
+  ProxyStats stats() const;
+
+ private:
+  Proxy();
+  std::shared_ptr<ProxyCounters> counters_;
+  std::unique_ptr<Server> server_;
+  Endpoint endpoint_;
+};
+
+}  // namespace wire

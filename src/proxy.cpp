@@ -1,0 +1,72 @@
+// Proxy: the fault-injecting relay on the server runtime; the relays are in tcp_relay.cpp and
+// udp_relay.cpp.
+#include "wire/proxy.hpp"
+
+#include <string>
+#include <utility>
+
+#include "proxy_relays.hpp"
+
+namespace wire {
+
+std::string format_report(const ProxyStats& s) {
+  // The library has no fmt dependency; the order here is the documented order.
+  const std::pair<const char*, std::uint64_t> fields[] = {
+      {"connections", s.connections},         {"connect_failures", s.connect_failures},
+      {"resets", s.resets},                   {"bytes_to_target", s.bytes_to_target},
+      {"bytes_to_client", s.bytes_to_client}, {"datagrams_in", s.datagrams_in},
+      {"datagrams_out", s.datagrams_out},     {"dropped", s.dropped},
+      {"duplicated", s.duplicated},           {"reordered", s.reordered},
+      {"send_errors", s.send_errors}};
+  std::string line = "proxy:";
+  for (const auto& [key, value] : fields) line += " " + std::string(key) + "=" + std::to_string(value);
+  return line;
+}
+
+Proxy::Proxy() : counters_(std::make_shared<ProxyCounters>()) {}
+
+Proxy::~Proxy() {
+  shutdown();
+  (void)wait();
+}
+
+Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
+  const auto& f = options.faults;
+  for (double p : {f.loss, f.duplicate, f.reorder})
+    if (!(p >= 0 && p <= 1)) return fail(std::make_error_code(std::errc::invalid_argument));
+  std::unique_ptr<Proxy> proxy(new Proxy);
+  ServerOptions server = options.server;
+  server.tcp.reset();
+  server.udp.reset();
+  auto binding = std::make_shared<detail::UdpBinding>();
+  HandlerFactory factory;
+  if (options.udp) {
+    factory = detail::udp_relay(options, proxy->counters_, binding);
+  } else {
+    server.tcp = options.listen;
+    factory = detail::tcp_relay(options, proxy->counters_);
+  }
+  auto created = Server::create(server, std::move(factory));
+  if (!created) return fail(created.error());
+  if (binding->error) return fail(binding->error);
+  proxy->server_ = std::move(*created);
+  proxy->endpoint_ = options.udp ? binding->bound : *proxy->server_->tcp_endpoint();
+  return proxy;
+}
+
+Result<void> Proxy::start() { return server_->start(); }
+void Proxy::shutdown() {
+  if (server_) server_->shutdown();
+}
+Result<void> Proxy::wait() { return server_ ? server_->wait() : Result<void>{}; }
+
+ProxyStats Proxy::stats() const {
+  const auto& c = *counters_;
+  auto get = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  return {get(c.connections),   get(c.connect_failures), get(c.resets),
+          get(c.bytes_to_target), get(c.bytes_to_client), get(c.datagrams_in),
+          get(c.datagrams_out), get(c.dropped),          get(c.duplicated),
+          get(c.reordered),     get(c.send_errors)};
+}
+
+}  // namespace wire

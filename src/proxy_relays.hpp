@@ -1,0 +1,62 @@
+#pragma once
+// The relays behind Proxy (private to the library): the TCP and UDP handlers, the counters they
+// share, and the dice that decide the faults.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <system_error>
+
+#include "wire/handler.hpp"
+#include "wire/proxy.hpp"
+
+namespace wire {
+
+struct ProxyCounters {
+  std::atomic<std::uint64_t> connections{0}, connect_failures{0}, resets{0};
+  std::atomic<std::uint64_t> bytes_to_target{0}, bytes_to_client{0};
+  std::atomic<std::uint64_t> datagrams_in{0}, datagrams_out{0}, dropped{0}, duplicated{0};
+  std::atomic<std::uint64_t> reordered{0}, send_errors{0};
+};
+
+namespace detail {
+
+/// Adds to a shared counter (relaxed: the counts are read only for reports).
+inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
+  counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+/// One connection's or flow's random source. Loop thread only.
+class Dice {
+ public:
+  /// `seed` 0 draws a random seed; `stream` tells apart the generators of one seed.
+  Dice(std::uint64_t seed, std::uint64_t stream)
+      : engine_(seed ? seed * 0x9E3779B97F4A7C15ull + stream : std::random_device{}()) {}
+  /// True with probability p.
+  bool roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(engine_) < p; }
+  /// delay plus a uniform 0..jitter.
+  std::chrono::milliseconds wait(std::chrono::milliseconds delay, std::chrono::milliseconds jitter) {
+    if (jitter.count() <= 0) return delay;
+    return delay + std::chrono::milliseconds(
+                       std::uniform_int_distribution<std::int64_t>(0, jitter.count())(engine_));
+  }
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+/// The TCP relay: one handler per loop.
+HandlerFactory tcp_relay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters);
+
+/// Where the UDP relay's first loop bound (and any error), so Proxy can report it.
+struct UdpBinding {
+  Endpoint bound;
+  std::error_code error;
+};
+/// The UDP relay: each loop opens its own SO_REUSEPORT socket on options.listen.
+HandlerFactory udp_relay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters,
+                         std::shared_ptr<UdpBinding> binding);
+
+}  // namespace detail
+}  // namespace wire

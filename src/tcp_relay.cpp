@@ -1,0 +1,278 @@
+// The TCP relay behind Proxy: each client connection gets one to the target on the same loop, and
+// two pipes carry the bytes, each holding back what the faults delay and pausing its source while
+// the far side (or the pipe itself) holds more than the high-water mark.
+#include <algorithm>
+#include <deque>
+#include <unordered_set>
+#include <utility>
+
+#include "proxy_relays.hpp"
+#include "wire/byte_buffer.hpp"
+#include "wire/connection.hpp"
+#include "wire/event_loop.hpp"
+
+namespace wire::detail {
+namespace {
+
+using Clock = EventLoop::Clock;
+
+struct Session;
+
+// One direction of a session: bytes from `from` on their way to `to`.
+struct Pipe {
+  Session* session = nullptr;
+  Connection* from = nullptr;
+  Connection* to = nullptr;
+  bool to_target = false;
+  ByteBuffer held;                                      // read, not yet forwarded
+  std::deque<std::pair<Clock::time_point, std::size_t>> pieces;  // release time, size
+  Clock::time_point last_due{};
+  double tokens = 0;                                    // rate limit: bytes that may go now
+  Clock::time_point refilled{};
+  EventLoop::TimerId timer = 0;
+  bool eof = false;     // `from` sent FIN (or is gone)
+  bool shut = false;    // the FIN was passed on
+  bool paused = false;  // we paused `from`
+};
+
+struct Session {
+  Pipe up, down;  // client to target, target to client
+  Connection* client = nullptr;
+  Connection* target = nullptr;
+  bool target_ready = false;
+  std::uint64_t relayed = 0;
+  Dice dice;
+  explicit Session(Dice d) : dice(d) {}
+};
+
+class TcpRelay final : public Handler {
+ public:
+  TcpRelay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters, EventLoop& loop)
+      : options_(options), faults_(options.faults), counters_(std::move(counters)), loop_(loop) {
+    direct_ = faults_.delay.count() == 0 && faults_.jitter.count() == 0 && faults_.rate == 0 &&
+              faults_.split == 0 && faults_.reset_after == 0;
+  }
+  ~TcpRelay() override {
+    for (Session* s : sessions_) delete s;  // after the loop ended: no callbacks, no timers
+  }
+
+  void on_connect(Connection& c) override {
+    if (c.context) {  // our outbound connection to the target is established
+      auto* s = static_cast<Session*>(c.context);
+      s->target_ready = true;
+      pump(s->up);
+      return;
+    }
+    bump(counters_->connections);
+    auto* s = new Session(Dice(faults_.seed, ++opened_));
+    sessions_.insert(s);
+    s->client = &c;
+    c.context = s;
+    s->up.session = s->down.session = s;
+    s->up.from = s->down.to = &c;
+    s->up.to_target = true;
+    auto target = c.connect(options_.target);
+    if (!target) {
+      bump(counters_->connect_failures);
+      c.reset(target.error());
+      return;
+    }
+    s->target = *target;
+    s->target->context = s;
+    s->up.to = s->target;
+    s->down.from = s->target;
+  }
+
+  void on_data(Connection& c, Input& in) override {
+    auto* s = static_cast<Session*>(c.context);
+    accept(&c == s->client ? s->up : s->down, in.data());
+    in.consume_all();
+  }
+
+  void on_drain(Connection& c) override {
+    auto* s = static_cast<Session*>(c.context);
+    pump(&c == s->client ? s->down : s->up);
+  }
+
+  void on_peer_shutdown(Connection& c) override {
+    auto* s = static_cast<Session*>(c.context);
+    Pipe& p = &c == s->client ? s->up : s->down;
+    p.eof = true;
+    pump(p);
+  }
+
+  void on_close(Connection& c, std::error_code why) override;
+
+ private:
+  void accept(Pipe& p, std::span<const std::byte> data);
+  void pump(Pipe& p);
+  std::size_t budget(Pipe& p, std::size_t want, Clock::time_point now);
+  void forward(Pipe& p, std::size_t n);
+  void pass_eof(Pipe& p);
+  void update_pause(Pipe& p);
+  void arm(Pipe& p, Clock::time_point when, Clock::time_point now);
+  void reset_both(Session& s);
+
+  ProxyOptions options_;
+  ProxyFaults faults_;
+  std::shared_ptr<ProxyCounters> counters_;
+  EventLoop& loop_;
+  bool direct_ = false;  // no faults: forward straight from the read buffer
+  std::uint64_t opened_ = 0;
+  std::unordered_set<Session*> sessions_;
+};
+
+void TcpRelay::accept(Pipe& p, std::span<const std::byte> data) {
+  if (!p.to || !p.to->is_open()) return;  // the other side is gone: nowhere to deliver
+  if (direct_ && p.pieces.empty()) {
+    p.to->send(data);
+    bump(p.to_target ? counters_->bytes_to_target : counters_->bytes_to_client, data.size());
+    update_pause(p);
+    return;
+  }
+  const auto now = Clock::now();
+  p.held.append(data);
+  // Byte order is kept: a piece is never due before the one ahead of it.
+  p.last_due = std::max(p.last_due, now + p.session->dice.wait(faults_.delay, faults_.jitter));
+  p.pieces.emplace_back(p.last_due, data.size());
+  pump(p);
+}
+
+void TcpRelay::pump(Pipe& p) {
+  if (!p.to || !p.to->is_open()) return;
+  if (p.to_target && !p.session->target_ready) {  // on_connect pumps
+    update_pause(p);
+    return;
+  }
+  const auto now = Clock::now();
+  while (!p.pieces.empty()) {
+    auto& [due, size] = p.pieces.front();
+    if (due > now) {
+      arm(p, due, now);
+      break;
+    }
+    if (p.to->queued() > options_.server.high_water) break;  // on_drain pumps again
+    const std::size_t n = budget(p, size, now);
+    if (n == 0) break;  // budget() armed the timer
+    forward(p, n);
+    if (!p.to) return;  // reset_after fired: the session is being torn down
+    size -= n;
+    if (size == 0) p.pieces.pop_front();
+  }
+  if (p.pieces.empty() && p.eof) pass_eof(p);
+  update_pause(p);
+}
+
+// How much of `want` may go now under the rate limit and the reset threshold.
+std::size_t TcpRelay::budget(Pipe& p, std::size_t want, Clock::time_point now) {
+  if (faults_.reset_after)
+    want = std::min<std::uint64_t>(want, faults_.reset_after - p.session->relayed);
+  if (faults_.rate == 0) return want;
+  const double rate = static_cast<double>(faults_.rate);
+  const double burst = std::max(rate / 20, 1.0);  // at most 50 ms worth at once
+  if (p.refilled == Clock::time_point{}) p.tokens = burst;
+  else p.tokens += rate * std::chrono::duration<double>(now - p.refilled).count();
+  p.tokens = std::min(p.tokens, burst);
+  p.refilled = now;
+  if (p.tokens >= 1) return std::min<std::size_t>(want, static_cast<std::size_t>(p.tokens));
+  const auto wait = std::chrono::duration<double>((1 - p.tokens) / rate);
+  arm(p, now + std::chrono::duration_cast<Clock::duration>(wait), now);
+  return 0;
+}
+
+void TcpRelay::forward(Pipe& p, std::size_t n) {
+  const auto data = p.held.data().first(n);
+  const std::size_t piece = faults_.split ? faults_.split : n;
+  for (std::size_t at = 0; at < n; at += piece) p.to->send(data.subspan(at, std::min(piece, n - at)));
+  p.held.consume(n);
+  if (faults_.rate) p.tokens -= static_cast<double>(n);
+  bump(p.to_target ? counters_->bytes_to_target : counters_->bytes_to_client, n);
+  Session& s = *p.session;
+  s.relayed += n;
+  if (faults_.reset_after && s.relayed >= faults_.reset_after) reset_both(s);
+}
+
+// Everything before the FIN went: pass the FIN on. Once both ways are done, close both.
+void TcpRelay::pass_eof(Pipe& p) {
+  if (p.shut) return;
+  p.shut = true;
+  Session& s = *p.session;
+  if (!p.from) {  // the source closed for good: nothing can come back through it
+    p.to->close();
+    return;
+  }
+  p.to->shutdown_write();
+  if (s.up.shut && s.down.shut) {
+    if (s.client) s.client->close();
+    if (s.target) s.target->close();
+  }
+}
+
+void TcpRelay::update_pause(Pipe& p) {
+  if (!p.from || !p.from->is_open()) return;
+  const auto limit = options_.server.high_water;
+  const bool full = p.held.size() > limit || (p.to && p.to->queued() > limit);
+  if (full && !p.paused) p.from->pause_reading();
+  if (!full && p.paused) p.from->resume_reading();
+  p.paused = full;
+}
+
+void TcpRelay::arm(Pipe& p, Clock::time_point when, Clock::time_point now) {
+  if (p.timer) return;  // already due to pump; it re-arms as needed
+  auto wait = std::chrono::ceil<std::chrono::milliseconds>(when - now);
+  p.timer = loop_.run_after(std::max(wait, std::chrono::milliseconds(0)), [this, &p] {
+    p.timer = 0;
+    pump(p);
+  });
+}
+
+void TcpRelay::reset_both(Session& s) {
+  bump(counters_->resets);
+  const auto why = std::make_error_code(std::errc::connection_reset);
+  for (Pipe* p : {&s.up, &s.down}) {
+    if (p->timer) loop_.cancel(std::exchange(p->timer, 0));
+    p->pieces.clear();
+    p->held.release();
+  }
+  if (s.client) s.client->reset(why);
+  if (s.target) s.target->reset(why);
+  s.up.to = s.down.to = nullptr;  // nothing more is forwarded; on_close clears the rest
+}
+
+void TcpRelay::on_close(Connection& c, std::error_code why) {
+  auto* s = static_cast<Session*>(c.context);
+  if (!s) return;
+  const bool client = &c == s->client;
+  if (!client && !s->target_ready && why) bump(counters_->connect_failures);
+  Connection*& self = client ? s->client : s->target;
+  Connection* other = client ? s->target : s->client;
+  self = nullptr;
+  Pipe& out = client ? s->up : s->down;  // what c sent, still on its way
+  Pipe& in = client ? s->down : s->up;   // what was on its way to c: undeliverable now
+  if (in.timer) loop_.cancel(std::exchange(in.timer, 0));
+  in.pieces.clear();
+  in.held.release();
+  in.to = nullptr;
+  out.from = nullptr;
+  if (other && other->is_open()) {
+    if (why) other->reset(why);  // a reset (or a timeout) on one side resets the other
+    else {
+      out.eof = true;
+      pump(out);
+    }
+  }
+  if (s->client || s->target) return;
+  if (out.timer) loop_.cancel(std::exchange(out.timer, 0));
+  sessions_.erase(s);
+  delete s;
+}
+
+}  // namespace
+
+HandlerFactory tcp_relay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters) {
+  return [options, counters](EventLoop& loop) -> std::unique_ptr<Handler> {
+    return std::make_unique<TcpRelay>(options, counters, loop);
+  };
+}
+
+}  // namespace wire::detail
