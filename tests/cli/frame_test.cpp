@@ -2,6 +2,7 @@
 // wire command itself and against Python peers that split or inspect the bytes.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <string>
 
 #include "support/process.hpp"
@@ -141,6 +142,32 @@ TEST(CliFrame, InputLineOverTheLimitIsAnError) {
   EXPECT_EQ(client.code, 1);
   EXPECT_NE(client.err.find("message too large"), std::string::npos) << client.err;
   server.process.wait();
+}
+
+// `wire serve SERVICE --frame`: the service answers each whole message with a message; a bad
+// frame is logged and closes only its own connection.
+TEST(CliFrame, ServeAnswersEachMessageAndCutsOnlyTheOversizedOne) {
+  Process serve = Process::start({wire_cmd, "serve", "shout", "--tcp", "127.0.0.1:0", "--frame",
+                                  "length", "--max-message", "10", "--threads", "2"});
+  std::optional<std::string> line;
+  while ((line = serve.read_line(Stream::err)) && line->rfind("listening on tcp ", 0) != 0) {}
+  ASSERT_TRUE(line) << serve.read_all(Stream::err, 1s);
+  const std::string at = line->substr(17);
+
+  auto ok = run({wire_cmd, "tcp", "connect", at, "--frame", "length"}, "hello\nworld\n");
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(ok.out, "HELLO\nWORLD\n");
+  (void)run({wire_cmd, "tcp", "connect", at, "--frame", "length"}, "fine\nthis is too long\n");
+  auto after = run({wire_cmd, "tcp", "connect", at, "--frame", "length"}, "still\n");
+  EXPECT_EQ(after.out, "STILL\n");
+
+  serve.signal(SIGINT);
+  EXPECT_EQ(serve.wait(), 0);
+  const std::string log = serve.read_all(Stream::err);
+  EXPECT_NE(log.find(": message too large (16 bytes seen; --max-message is 10)\n"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("out 8 bytes): message too large\n"), std::string::npos) << log;
 }
 
 TEST(CliFrame, UnknownFrameIsAUsageError) {

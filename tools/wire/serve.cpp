@@ -9,6 +9,8 @@
 #include <memory>
 
 #include "command.hpp"
+#include "framed_relay.hpp"
+#include "wire/message_services.hpp"
 #include "wire/server.hpp"
 #include "wire/services.hpp"
 
@@ -25,6 +27,8 @@ struct ServeOptions {
   std::size_t max_queue = ServerOptions{}.max_output_queue;
   double drain_timeout = 5;
   bool quiet = false;
+  std::string frame;  ///< --frame: "", "line" or "length"
+  std::size_t max_message = default_max_message;
 };
 
 // Wraps a service to print one line per connection opened and closed.
@@ -72,6 +76,24 @@ std::optional<ServerOptions> server_options(const ServeOptions& o) {
   return s;
 }
 
+// --frame: the service's message form behind framed(); a bad frame is logged, then closes
+// only its connection. Lets a whole message wait in the input (max_input).
+HandlerFactory framed_service(const ServeOptions& o, ServerOptions& options) {
+  const Codec codec = frame_codec(o.frame, o.max_message);
+  auto service = services::message_service(o.service, codec);
+  if (!service) return nullptr;
+  options.max_input = std::max(options.max_input, max_input_for(codec));
+  MessageServerOptions mo{.codec = codec, .on_frame_error = nullptr};
+  if (!o.quiet) {
+    mo.on_frame_error = [max = o.max_message](Connection& c, std::error_code ec,
+                                              std::uint64_t size) {
+      fmt::print(stderr, "frame error from {}: {}\n", c.peer().to_string(),
+                 describe_framing_error(ec, size, max));
+    };
+  }
+  return framed(std::move(*service), std::move(mo));
+}
+
 int serve(const ServeOptions& o) {
   const auto* service = services::find(o.service);
   if (o.tcp.empty() && o.udp.empty())
@@ -80,7 +102,8 @@ int serve(const ServeOptions& o) {
     return report(fmt::format("serve: {} is TCP only", o.service), exit_usage);
   auto options = server_options(o);
   if (!options) return exit_failure;
-  auto factory = service->make();
+  auto factory = o.frame.empty() ? service->make() : framed_service(o, *options);
+  if (!factory) return report(fmt::format("serve: {} has no --frame form", o.service), exit_usage);
   if (!o.quiet) {
     factory = [inner = std::move(factory)](EventLoop& loop) -> std::unique_ptr<Handler> {
       return std::make_unique<Logged>(inner(loop));
@@ -140,6 +163,14 @@ void add_serve_command(CLI::App& app, Action& action) {
                   "On SIGINT/SIGTERM, seconds to flush queued output before closing")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quiet,-q", o->quiet, "No per-connection lines or summary");
+  cmd->add_option("--frame", o->frame,
+                  "TCP in whole messages: 'line' or 'length' (4-byte big-endian length first); "
+                  "the service answers each message with a message. Example: wire serve shout "
+                  "--tcp 127.0.0.1:8888 --frame length")
+      ->check(CLI::IsMember({"line", "length"}));
+  cmd->add_option("--max-message", o->max_message,
+                  "With --frame: the largest message; a bigger one closes its connection")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{0xffffffff}));
   cmd->callback([&action, o] { action = [o] { return serve(*o); }; });
 }
 
