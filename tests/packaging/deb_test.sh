@@ -9,7 +9,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/wire-deb.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-cpack --config "$build/CPackConfig.cmake" -B "$tmp/out" >"$tmp/cpack.log" 2>&1 ||
+# gzip instead of the package's xz: same contents, and five times faster on a sanitizer build's
+# large binary, which keeps the test well inside its time limit.
+cpack --config "$build/CPackConfig.cmake" -B "$tmp/out" -D CPACK_DEBIAN_COMPRESSION_TYPE=gzip \
+  >"$tmp/cpack.log" 2>&1 ||
   { cat "$tmp/cpack.log" >&2; fail "cpack"; }
 deb=$(find "$tmp/out" -maxdepth 1 -name 'wire_*.deb')
 [ -n "$deb" ] || { cat "$tmp/cpack.log" >&2; fail "cpack made no wire_*.deb"; }
