@@ -100,7 +100,15 @@ Result<void> TcpStream::receive_exact(std::span<std::byte> buffer) {
   return {};
 }
 
-Result<void> TcpStream::shutdown_write() { return check(::shutdown(native_handle(), SHUT_WR)); }
+Result<void> TcpStream::shutdown_write() {
+  if (::shutdown(native_handle(), SHUT_WR) == 0) return {};
+  const std::error_code ec = last_system_error();
+  // After a reset the kernel says only ENOTCONN; the reset itself waits in SO_ERROR.
+  if (ec == std::errc::not_connected) {
+    if (auto pending = pending_error(); pending && *pending) return fail(*pending);
+  }
+  return fail(ec);
+}
 
 Result<void> TcpStream::set_no_delay(bool on) { return set_option(IPPROTO_TCP, TCP_NODELAY, on); }
 

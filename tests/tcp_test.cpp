@@ -259,6 +259,16 @@ TEST(TcpStream, PeerResetIsAnErrorNotACrash) {
   EXPECT_EQ(s.error(), std::errc::broken_pipe);
 }
 
+TEST(TcpStream, HalfCloseAfterAResetReportsTheReset) {
+  auto [client, server] = connected();
+  ASSERT_TRUE(server.set_linger(0s));
+  server.close();
+  ASSERT_EQ(wait_ready(client.native_handle(), POLLIN, 10s), true);  // the RST has arrived
+  auto r = client.shutdown_write();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), std::errc::connection_reset) << r.error().message();
+}
+
 TEST(TcpStream, SendingToAClosedPeerIsEpipeWithoutSigpipe) {
   // The test process keeps SIGPIPE's default action (terminate), so a send without
   // MSG_NOSIGNAL would kill it here.

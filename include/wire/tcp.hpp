@@ -67,7 +67,8 @@ class TcpStream : public Socket {
   /// Receives exactly buffer.size() bytes; errc::connection_closed if the stream ends first.
   Result<void> receive_exact(std::span<std::byte> buffer);
 
-  /// Half-close: the peer reads EOF, while this side can still receive.
+  /// Half-close: the peer reads EOF, while this side can still receive. If the peer has
+  /// already reset the connection, that is the error (ECONNRESET), not ENOTCONN.
   Result<void> shutdown_write();
 
   /// TCP_NODELAY: send small writes at once instead of coalescing them (Nagle off).
