@@ -155,7 +155,7 @@ TEST(Services, FindByName) {
   EXPECT_NE(services::find("echo"), nullptr);
   EXPECT_FALSE(services::find("chat")->udp);
   EXPECT_EQ(services::find("nope"), nullptr);
-  EXPECT_EQ(services::all().size(), 4u);
+  EXPECT_GE(services::all().size(), 4u);  // echo, shout, chat, discard and any added since
 }
 
 }  // namespace
