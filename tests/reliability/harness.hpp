@@ -41,10 +41,9 @@ struct Running {
   std::optional<Endpoint> udp;
 };
 
-/// Starts `wire ARGS...` and reads stderr until `listeners` lines "listening on tcp|udp ADDR".
-inline Running start_wire(std::vector<std::string> args, int listeners = 1) {
-  args.insert(args.begin(), WIRE_BINARY);
-  Running r{test::Process::start(args), {}, {}};
+/// Starts argv and reads stderr until `listeners` lines "listening on tcp|udp ADDR".
+inline Running start_listening(const std::vector<std::string>& argv, int listeners = 1) {
+  Running r{test::Process::start(argv), {}, {}};
   for (int seen = 0; seen < listeners;) {
     auto line = r.process.read_line(test::Stream::err);
     if (!line) break;
@@ -55,6 +54,12 @@ inline Running start_wire(std::vector<std::string> args, int listeners = 1) {
     }
   }
   return r;
+}
+
+/// Starts `wire ARGS...` as start_listening() does.
+inline Running start_wire(std::vector<std::string> args, int listeners = 1) {
+  args.insert(args.begin(), WIRE_BINARY);
+  return start_listening(args, listeners);
 }
 
 /// `wire serve SERVICE --tcp 127.0.0.1:0 -q EXTRA...` (one TCP listener).
