@@ -24,8 +24,10 @@ while [ $# -gt 0 ]; do
 done
 
 compiler=$(command -v clang++-16 || true)
-if [ -z "$compiler" ] || [ ! -d /usr/lib/llvm-16/include/c++/v1 ]; then
-  echo "fuzz/run.sh: clang++-16 with libc++ is not installed (scripts/bootstrap installs it)" >&2
+if [ -z "$compiler" ] || [ ! -d /usr/lib/llvm-16/include/c++/v1 ] ||
+   ! ls /usr/lib/llvm-16/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+  echo "fuzz/run.sh: clang++-16 with libc++ and libFuzzer is not installed" \
+       "(scripts/bootstrap installs them)" >&2
   exit 77
 fi
 
