@@ -24,6 +24,8 @@ expect "--version" wire --v
 expect "--timeout" wire tcp connect --from 127.0.0.1:8000 --t
 expect "--keep-open" wire tcp listen --k
 expect "udp" wire demo u
+expect "echo" wire serve e
+expect "line length" wire serve --frame ""
 # An option's value is not a subcommand: after --from comes a free address, nothing offered.
 expect "" wire udp send --from ""
 [ "$(complete -p wire)" = "complete -F _wire wire" ] || { echo "FAIL: not registered" >&2; exit 1; }

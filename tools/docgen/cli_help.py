@@ -55,13 +55,28 @@ def parse_entry(left, help_text, section):
 
 def split_columns(line, column=30):
     """An entry line's left column and description. CLI11 pads the left column to `column`
-    characters, or moves the description to the next line when the left column is wider."""
+    characters, or moves the description to the next line when the left column is wider.
+
+    >>> split_columns("  -c,--count UINT             Stop after this many")
+    ('-c,--count UINT', 'Stop after this many')
+    >>> split_columns("  protocol TEXT:{udp,tcp,all} udp, tcp, or both")
+    ('protocol TEXT:{udp,tcp,all}', 'udp, tcp, or both')
+    >>> split_columns("  --reorder FLOAT:FLOAT in [0 - 1]")
+    ('--reorder FLOAT:FLOAT in [0 - 1]', '')
+    >>> split_columns("  --max-connections UINT:UINT in [1 - 16777216]")
+    ('--max-connections UINT:UINT in [1 - 16777216]', '')
+    """
     left, sep, help_text = line[2:].partition("  ")
     if sep:
         return left.strip(), help_text.strip()
-    # A left column that fills the width leaves a single space before the description.
-    if len(line) > column and line[column - 1] == " " and line[column - 2] != " ":
-        return line[2:column].strip(), line[column:].strip()
+    # A left column that fills the width leaves a single space before the description, unless
+    # the left column is wider still and merely has a space there: then the cut leaves a bracket
+    # open ("in [0 - 1]") or what follows is more value text (a range, a default, REQUIRED).
+    left, rest = line[2:column], line[column:]
+    balanced = all(left.count(a) == left.count(b) for a, b in ("[]", "{}", "()"))
+    if (len(line) > column and line[column - 1] == " " and line[column - 2] != " " and balanced
+            and not re.match(r"(in \[|\[|REQUIRED\b|Excludes:|Needs:)", rest)):
+        return left.strip(), rest.strip()
     return line.strip(), ""
 
 
