@@ -28,6 +28,13 @@ def split_examples(text):
     return "\n".join(prose).strip(), examples
 
 
+def first_sentence(text):
+    """The text up to its first full stop, joined onto one line."""
+    text = " ".join(text.split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
 def leaves(root):
     return [c for c in cli_help.all_commands(root) if not c.subcommands and c.path]
 
@@ -60,6 +67,16 @@ def command_section(command):
     return text
 
 
+def options(root):
+    """Replaces help2man's OPTIONS (which runs each subcommand's examples into one paragraph)
+    with wire's own options and one line a subcommand; COMMANDS has the details."""
+    text = "[=OPTIONS]\n" + "".join(entry(o.names, o.value, o.help) for o in root.options)
+    text += '.SS "Subcommands"\n'
+    for sub in root.subcommands:
+        text += entry(sub.names, "", split_examples(sub.help)[0])
+    return text
+
+
 def commands(root):
     body = "".join(command_section(c) for c in cli_help.all_commands(root)
                    if c.path and not c.subcommands)
@@ -71,7 +88,7 @@ def examples(root):
     text = "[EXAMPLES]\n"
     for command in cli_help.all_commands(root):
         for example in split_examples(command.description)[1]:
-            what = command.description.splitlines()[0].removeprefix("wire: ")
+            what = first_sentence(split_examples(command.description)[0]).removeprefix("wire: ")
             text += f".TP\n\\fB{roff(example)}\\fR\n{roff(what)}\n"
     return text
 
@@ -111,7 +128,8 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     root = cli_help.walk(sys.argv[1])
-    text = synopsis(root) + CONVENTIONS + commands(root) + EXIT_STATUS + examples(root)
+    text = (synopsis(root) + CONVENTIONS + options(root) + commands(root) + EXIT_STATUS
+            + examples(root))
     pathlib.Path(sys.argv[2]).write_text(text)
 
 
