@@ -165,20 +165,20 @@ void print_text(const nlohmann::json& j) {
              j["mode"].get<std::string>(), j["target"].get<std::string>(),
              j["connections"].get<int>(), j["pipeline"].get<int>(), j["size"].get<std::size_t>(),
              j["threads"].get<int>(), j["duration_s"].get<double>());
-  fmt::print("  {:<10} {} ({:.0f} /s), {:.3f} Gbit/s, {} errors\n", j["unit"].get<std::string>(),
+  fmt::print("  {:<11} {} ({:.0f} /s), {:.3f} Gbit/s, {} errors\n", j["unit"].get<std::string>(),
              j["ops"].get<std::uint64_t>(), j["rate"].get<double>(), j["gbit_s"].get<double>(),
              j["errors"].get<std::uint64_t>());
   if (j.contains("udp"))
-    fmt::print("  {:<10} {} echoed ({:.0f} /s), {} lost ({:.2f} %)\n", "udp",
+    fmt::print("  {:<11} {} echoed ({:.0f} /s), {} lost ({:.2f} %)\n", "udp",
                j["udp"]["received"].get<std::uint64_t>(), j["udp"]["received_rate"].get<double>(),
                j["udp"]["lost"].get<std::uint64_t>(), j["udp"]["loss_ratio"].get<double>() * 100);
   const auto& l = j["latency_us"];
   if (l["count"].get<std::uint64_t>() > 0)
-    fmt::print("  {:<10} p50 {:.1f} us  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
+    fmt::print("  {:<11} p50 {:.1f} us  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
                "latency", l["p50"].get<double>(), l["p90"].get<double>(), l["p99"].get<double>(),
                l["p99_9"].get<double>(), l["max"].get<double>());
   const auto& g = j["generator"];
-  fmt::print("  {:<10} cpu {:.2f} s (user {:.2f}, system {:.2f}), busiest thread {:.0f} %\n",
+  fmt::print("  {:<11} cpu {:.2f} s (user {:.2f}, system {:.2f}), busiest thread {:.0f} %\n",
              "generator", g["cpu_s"].get<double>(), g["user_s"].get<double>(),
              g["system_s"].get<double>(), g["busiest_thread_share"].get<double>() * 100);
 }

@@ -303,6 +303,7 @@ void run_tcp_connect(const BenchOptions& o, const Endpoint& peer, int connection
   // Each slot holds one connect in progress; when it completes it is closed and started again.
   std::vector<std::uint64_t> started(static_cast<std::size_t>(connections));
   std::vector<int> fds(static_cast<std::size_t>(connections), -1);
+  int last_error = 0;  // the last failed connect's errno, for the report if none succeeds
   auto restart = [&](std::size_t slot) {
     for (int attempt = 0; attempt < 3 && fds[slot] < 0; ++attempt) {
       fds[slot] = start_connect(peer);
@@ -325,6 +326,7 @@ void run_tcp_connect(const BenchOptions& o, const Endpoint& peer, int connection
         ++result.ops;
       } else {
         ++result.errors;
+        last_error = error;
       }
       ::close(fds[slot]);
       fds[slot] = -1;
@@ -340,6 +342,9 @@ void run_tcp_connect(const BenchOptions& o, const Endpoint& peer, int connection
   for (int fd : fds)
     if (fd >= 0) ::close(fd);
   result.cpu_seconds = thread_cpu_seconds() - cpu_start;
+  if (result.ops == 0 && last_error != 0 && result.error.empty())
+    result.error = fmt::format("cannot connect to {}: {}", peer.to_string(),
+                               system_error(last_error).message());
 }
 
 }  // namespace wire::cli
