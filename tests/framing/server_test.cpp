@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/loopback.hpp"
+#include "wire/message_services.hpp"
 #include "wire/server.hpp"
 
 namespace wire {
@@ -164,6 +165,45 @@ TEST(MessageServerLimits, MessageAtTheLimitPassesAndTruncationIsReported) {
   server->shutdown();
   ASSERT_TRUE(server->wait());
   EXPECT_EQ(seen.truncated, std::vector<std::size_t>{8});
+}
+
+}  // namespace
+}  // namespace wire
+
+namespace wire {
+namespace {
+
+// The chat room in message form: a message from one client reaches the other, framed.
+TEST(MessageServices, ChatRelaysWholeMessages) {
+  const Codec codec = Codec::length_prefixed();
+  ServerOptions o;
+  o.tcp = Endpoint::loopback(Family::v4, 0);
+  o.threads = 2;
+  auto server = test::start_server(
+      o, framed(*services::message_service("chat", codec), {.codec = codec, .on_frame_error = {}}));
+  ASSERT_TRUE(server);
+  TcpStream a = test::connect_to(*server->tcp_endpoint());
+  MessageReader a_reader(a, codec);
+  auto hello_a = a_reader.next();
+  ASSERT_TRUE(hello_a && *hello_a);
+  EXPECT_TRUE(as_text(**hello_a).starts_with("* you are "));
+  TcpStream b = test::connect_to(*server->tcp_endpoint());
+  MessageReader b_reader(b, codec);
+  auto hello_b = b_reader.next();
+  ASSERT_TRUE(hello_b && *hello_b);
+  auto joined = a_reader.next();  // a hears that b joined, so b is in the room
+  ASSERT_TRUE(joined && *joined);
+  EXPECT_TRUE(as_text(**joined).ends_with(" joined"));
+  ASSERT_TRUE(send_message(a, codec, "line one\nand two"));
+  auto got = b_reader.next();
+  ASSERT_TRUE(got && *got);
+  EXPECT_TRUE(as_text(**got).ends_with("] line one\nand two")) << as_text(**got);
+  ASSERT_TRUE(a.shutdown_write());  // the server closes after each FIN: no linger on shutdown
+  ASSERT_TRUE(b.shutdown_write());
+  EXPECT_TRUE(test::reads_to_eof(a));
+  EXPECT_TRUE(test::reads_to_eof(b));
+  server->shutdown();
+  ASSERT_TRUE(server->wait());
 }
 
 }  // namespace
