@@ -5,7 +5,7 @@ BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all bootstrap configure build demo test test-asan test-tsan fuzz docs package bench bench-quick clean
+.PHONY: all bootstrap configure build demo test test-asan test-tsan soak fuzz docs package bench bench-quick clean
 
 all: build
 
@@ -32,6 +32,12 @@ test-asan:
 
 test-tsan:
 	$(MAKE) test PRESET=tsan
+
+# The reliability suite at its heavy sizes: 10,000 connections, 1 GiB through the proxy, 16 MiB
+# at --split 1, 200,000 datagrams under loss (tests/reliability, WIRE_SOAK=1). One test at a time:
+# they measure descriptors and memory of the processes they start.
+soak: build
+	WIRE_SOAK=1 ctest --preset $(PRESET) -L reliability -j 1 --timeout 3600 $(CTEST_ARGS)
 
 # Long fuzz runs (clang + libc++ tree in build/fuzz): FUZZ_TIME seconds per target, e.g.
 # make fuzz FUZZ_TIME=600 FUZZ_TARGETS=framing_length_fuzz
