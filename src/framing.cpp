@@ -28,6 +28,21 @@ std::uint64_t header_limit(std::size_t header_size) noexcept {
                           : (std::uint64_t{1} << (8 * header_size)) - 1;
 }
 
+// Kept inline in this file: Decoder::next calls it directly on its hot path.
+inline Result<std::optional<Frame>> parse_length_prefixed(std::span<const std::byte> data,
+                                                          std::size_t header, std::size_t max,
+                                                          std::uint64_t& rejected_size) {
+  if (data.size() < header) return std::nullopt;
+  const std::uint64_t length = read_big_endian(data.data(), header);
+  if (length > max) {
+    rejected_size = length;
+    return fail(errc::message_too_large);
+  }
+  const auto size = static_cast<std::size_t>(length);
+  if (data.size() - header < size) return std::nullopt;
+  return Frame{data.subspan(header, size), header + size};
+}
+
 // True if the delimiter first occurs exactly at the end of message + delimiter: the message
 // neither contains it nor ends with bytes that would complete it early.
 bool frames_cleanly(std::string_view message, std::string_view delimiter) {
@@ -117,18 +132,8 @@ Result<std::vector<std::byte>> Codec::encode(std::span<const std::byte> message)
 
 Result<std::optional<Frame>> Codec::parse(std::span<const std::byte> data, std::size_t& resume,
                                           std::uint64_t& rejected_size) const {
-  if (framing_ == Framing::length_prefixed) {
-    const std::size_t header = header_size();
-    if (data.size() < header) return std::nullopt;
-    const std::uint64_t length = read_big_endian(data.data(), header);
-    if (length > max_message_) {
-      rejected_size = length;
-      return fail(errc::message_too_large);
-    }
-    const auto size = static_cast<std::size_t>(length);
-    if (data.size() - header < size) return std::nullopt;
-    return Frame{data.subspan(header, size), header + size};
-  }
+  if (framing_ == Framing::length_prefixed)
+    return parse_length_prefixed(data, header_size(), max_message_, rejected_size);
   return parse_delimited(data, resume, rejected_size);
 }
 
@@ -198,7 +203,11 @@ void Decoder::reserve_for(std::size_t size) {
 
 Result<std::optional<Message>> Decoder::next() {
   if (error_) return fail(error_);
-  auto frame = codec_.parse({buffer_.get() + begin_, end_ - begin_}, resume_, rejected_size_);
+  const std::span<const std::byte> data(buffer_.get() + begin_, end_ - begin_);
+  auto frame = codec_.framing() == Framing::length_prefixed
+                   ? parse_length_prefixed(data, codec_.header_size(), codec_.max_message(),
+                                           rejected_size_)
+                   : codec_.parse(data, resume_, rejected_size_);
   if (!frame) {
     error_ = frame.error();
     return fail(error_);
