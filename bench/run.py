@@ -164,7 +164,8 @@ class Bench:
         result = fn()
         wall = time.monotonic() - t0
         u1, s1 = server.cpu()
-        ops = max(result.get("ops", 0), 1)
+        # UDP: only echoed datagrams are known to have been handled by the server.
+        ops = max(result.get("cpu_ops", result.get("ops", 0)), 1)
         result.update(server_user_s=u1 - u0, server_sys_s=s1 - s0, wall_s=wall,
                       server_cpu_us_per_op=(u1 - u0 + s1 - s0) / ops * 1e6,
                       server_user_share=(u1 - u0) / wall, server_core_share=(u1 - u0 + s1 - s0) / wall)
@@ -178,7 +179,8 @@ class Bench:
              "p50_us": j["latency_us"]["p50"], "p99_us": j["latency_us"]["p99"],
              "generator_share": j["generator"]["busiest_thread_share"], "errors": j["errors"]}
         if "udp" in j:
-            r.update(received=j["udp"]["received"], loss=j["udp"]["loss_ratio"])
+            r.update(received=j["udp"]["received"], loss=j["udp"]["loss_ratio"],
+                     cpu_ops=j["udp"]["received"])
         return r
 
     def iperf3(self, zerocopy, duration):
