@@ -19,7 +19,8 @@ std::string format_report(const ProxyStats& s) {
       {"duplicated", s.duplicated},           {"reordered", s.reordered},
       {"send_errors", s.send_errors}};
   std::string line = "proxy:";
-  for (const auto& [key, value] : fields) line += " " + std::string(key) + "=" + std::to_string(value);
+  for (const auto& [key, value] : fields)
+    line += " " + std::string(key) + "=" + std::to_string(value);
   return line;
 }
 

@@ -36,7 +36,8 @@ class Dice {
   /// True with probability p.
   bool roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(engine_) < p; }
   /// delay plus a uniform 0..jitter.
-  std::chrono::milliseconds wait(std::chrono::milliseconds delay, std::chrono::milliseconds jitter) {
+  std::chrono::milliseconds wait(std::chrono::milliseconds delay,
+                                 std::chrono::milliseconds jitter) {
     if (jitter.count() <= 0) return delay;
     return delay + std::chrono::milliseconds(
                        std::uniform_int_distribution<std::int64_t>(0, jitter.count())(engine_));

@@ -183,7 +183,8 @@ std::size_t TcpRelay::budget(Pipe& p, std::size_t want, Clock::time_point now) {
 void TcpRelay::forward(Pipe& p, std::size_t n) {
   const auto data = p.held.data().first(n);
   const std::size_t piece = faults_.split ? faults_.split : n;
-  for (std::size_t at = 0; at < n; at += piece) p.to->send(data.subspan(at, std::min(piece, n - at)));
+  for (std::size_t at = 0; at < n; at += piece)
+    p.to->send(data.subspan(at, std::min(piece, n - at)));
   p.held.consume(n);
   if (faults_.rate) p.tokens -= static_cast<double>(n);
   bump(p.to_target ? counters_->bytes_to_target : counters_->bytes_to_client, n);

@@ -133,7 +133,8 @@ TEST(Faults, DescriptorExhaustion) {
   for (int i = 0; i < 150; ++i) {
     const auto want = fmt::format("client {:03}\n", i);
     std::string back(want.size(), '\0');
-    if (clients[static_cast<std::size_t>(i)].receive_exact(std::as_writable_bytes(std::span(back))) &&
+    if (clients[static_cast<std::size_t>(i)].receive_exact(
+            std::as_writable_bytes(std::span(back))) &&
         back == want)
       ++verified;
     clients[static_cast<std::size_t>(i)].close();  // frees a descriptor for a waiting client

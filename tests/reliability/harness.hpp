@@ -47,7 +47,8 @@ inline Running start_listening(const std::vector<std::string>& argv, int listene
   for (int seen = 0; seen < listeners;) {
     auto line = r.process.read_line(test::Stream::err);
     if (!line) break;
-    for (auto [prefix, slot] : {std::pair{"listening on tcp ", &r.tcp}, {"listening on udp ", &r.udp}}) {
+    for (auto [prefix, slot] :
+         {std::pair{"listening on tcp ", &r.tcp}, {"listening on udp ", &r.udp}}) {
       const std::string_view p = prefix;
       if (!line->starts_with(p)) continue;
       if (auto e = Endpoint::parse(std::string_view(*line).substr(p.size()))) *slot = *e, ++seen;
@@ -97,7 +98,8 @@ inline std::size_t rss_kib(pid_t pid) {
 /// Polls (no sleeping on a guess: each check is immediate, re-done every 10 ms) until `pid` has
 /// at most `expected` descriptors or `timeout` passes; returns the last count. Closes are
 /// asynchronous (linger, drain), so a fixed moment would race.
-inline std::size_t settle_fds(pid_t pid, std::size_t expected, std::chrono::milliseconds timeout = 15s) {
+inline std::size_t settle_fds(pid_t pid, std::size_t expected,
+                              std::chrono::milliseconds timeout = 15s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t n = fd_count(pid);
   while (n > expected && std::chrono::steady_clock::now() < deadline) {

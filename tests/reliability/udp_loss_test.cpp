@@ -82,7 +82,8 @@ TEST(UdpUnderLoss, ReceiverCountsMatchTheProxyReport) {
               static_cast<unsigned long long>(report["duplicated"]),
               static_cast<unsigned long long>(report["reordered"]),
               static_cast<unsigned long long>(seen.total));
-  EXPECT_EQ(settle_fds(before.pid, before.fds + 1), before.fds + 1);  // the one flow's upstream socket
+  EXPECT_EQ(settle_fds(before.pid, before.fds + 1),
+            before.fds + 1);  // the one flow's upstream socket
   proxy.process.signal(SIGTERM);
   EXPECT_EQ(proxy.process.wait(), 0);
 }

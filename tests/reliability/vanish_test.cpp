@@ -25,7 +25,8 @@ class Island {
         outside_(fmt::format("wh6o{}", ::getpid() % 100000)),
         inside_(fmt::format("wh6i{}", ::getpid() % 100000)),
         subnet_(fmt::format("10.199.{}", ::getpid() % 250)) {
-    ok_ = ip({"netns", "add", ns_}) && ip({"link", "add", outside_, "type", "veth", "peer", "name", inside_}) &&
+    ok_ = ip({"netns", "add", ns_}) &&
+          ip({"link", "add", outside_, "type", "veth", "peer", "name", inside_}) &&
           ip({"link", "set", inside_, "netns", ns_}) &&
           ip({"addr", "add", subnet_ + ".1/30", "dev", outside_}) &&
           ip({"link", "set", outside_, "up"}) &&
@@ -62,7 +63,8 @@ TEST(Vanish, PeerWithoutFinIsReapedByIdleTimeout) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for network namespaces";
   Island island;
   if (!island.ok()) GTEST_SKIP() << "network namespaces or veth are not available here";
-  auto echo = start_wire({"serve", "echo", "--tcp", island.server_address(), "--idle-timeout", "2"});
+  auto echo =
+      start_wire({"serve", "echo", "--tcp", island.server_address(), "--idle-timeout", "2"});
   ASSERT_TRUE(echo.tcp);
   const Baseline before(echo.process.pid());
   auto client = test::Process::start({"ip", "netns", "exec", island.ns(), "python3", "-c",
@@ -73,7 +75,8 @@ TEST(Vanish, PeerWithoutFinIsReapedByIdleTimeout) {
   // The server logs the close with its reason once the idle timeout reaps it.
   const auto start = std::chrono::steady_clock::now();
   std::optional<std::string> line;
-  while ((line = echo.process.read_line(test::Stream::err, 10s)) && !line->starts_with("close tcp")) {
+  while ((line = echo.process.read_line(test::Stream::err, 10s)) &&
+         !line->starts_with("close tcp")) {
   }
   ASSERT_TRUE(line) << "the vanished peer was never reaped";
   EXPECT_NE(line->find("timed out"), std::string::npos) << *line;

@@ -101,7 +101,8 @@ void add_fault_options(CLI::App* cmd, ProxyCommand& c) {
                   "TCP: reset both sides (RST) after N bytes relayed on a connection");
   cmd->add_option("--loss", c.faults.loss, "UDP: drop each datagram with probability P")
       ->check(probability);
-  cmd->add_option("--duplicate", c.faults.duplicate, "UDP: send a datagram twice with probability P")
+  cmd->add_option("--duplicate", c.faults.duplicate,
+                  "UDP: send a datagram twice with probability P")
       ->check(probability);
   cmd->add_option("--reorder", c.faults.reorder,
                   "UDP: hold a datagram back until after the next one with probability P")
