@@ -143,6 +143,7 @@ TEST(Faults, DescriptorExhaustion) {
   EXPECT_TRUE(echo_roundtrip(*echo.tcp));
   EXPECT_EQ(before.fds_after(), before.fds);
   stop(echo);
+  EXPECT_EQ(echo.process.read_all(test::Stream::err, 1s), "");
 }
 
 TEST(Faults, OversizedFrameAndGarbageToFramedEcho) {
