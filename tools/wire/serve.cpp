@@ -1,5 +1,5 @@
-// wire serve SERVICE: runs a library service (echo, shout, chat, discard) on the multi-core
-// runtime. stderr gets "listening on tcp|udp ADDR" once bound (the real port when given 0),
+// wire serve SERVICE: runs a library service (echo, shout, chat, discard, sockperf) on the
+// multi-core runtime. stderr gets "listening on tcp|udp ADDR" once bound (the real port when given 0),
 // then "open tcp PEER" and "close tcp PEER (in N bytes, out M bytes)[: why]" per connection
 // unless --quiet, and a "stopped: ..." summary after SIGINT/SIGTERM and the drain.
 #include <fmt/core.h>
@@ -136,13 +136,13 @@ void add_serve_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<ServeOptions>();
   auto* cmd = app.add_subcommand(
       "serve",
-      "Run a service on every core: echo, shout, chat or discard. Prints 'listening on tcp|udp "
-      "ADDR' on stderr once bound; SIGINT/SIGTERM drain queued output and exit 0.\n"
+      "Run a service on every core: echo, shout, chat, discard or sockperf. Prints "
+      "'listening on tcp|udp ADDR' on stderr once bound; SIGINT/SIGTERM drain queued output and exit 0.\n"
       "Example: wire serve shout --udp 127.0.0.1:8888   (then: nc -u 127.0.0.1 8888)\n"
       "Example: wire serve chat --tcp 127.0.0.1:8888    (then: nc 127.0.0.1 8888, twice)");
   std::vector<std::string> names;
   for (const auto& s : services::all()) names.emplace_back(s.name);
-  cmd->add_option("service", o->service, "echo, shout, chat or discard")
+  cmd->add_option("service", o->service, "echo, shout, chat, discard or sockperf")
       ->required()
       ->check(CLI::IsMember(names));
   cmd->add_option("--tcp", o->tcp, "Serve TCP here, e.g. 127.0.0.1:8888 (port 0: any)");
