@@ -20,11 +20,9 @@ struct Listener {
 Listener start_listen(std::vector<std::string> extra) {
   std::vector<std::string> argv{wire_cmd, "tcp", "listen", "127.0.0.1:0", "--verbose"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  Process p = Process::start(argv);
-  auto at = wait_for_listening(p);
-  EXPECT_TRUE(at) << "no 'listening on' line; stderr: " << p.read_all(Stream::err, 1s);
-  p.close_stdin();  // nothing to send back
-  return {std::move(p), at ? at->to_string() : std::string()};
+  auto bound = start_bound(argv);
+  bound.process.close_stdin();  // nothing to send back
+  return {std::move(bound.process), bound.at.to_string()};
 }
 
 // The listener's "received message" lines, with the peer address cut off.

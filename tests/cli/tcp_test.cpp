@@ -12,23 +12,12 @@ namespace {
 
 const std::string wire_cmd = WIRE_BINARY;
 
-struct Listener {
-  Process process;
-  Endpoint at;
-};
-Listener start_listen(const std::string& address, std::vector<std::string> extra = {}) {
+Bound start_listen(const std::string& address, std::vector<std::string> extra = {}) {
   std::vector<std::string> argv{wire_cmd, "tcp", "listen", address, "--verbose"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  Process p = Process::start(argv);
-  auto at = wait_for_listening(p);
-  EXPECT_TRUE(at) << "no 'listening on' line; stderr: " << p.read_all(Stream::err, 1s);
-  return {std::move(p), at.value_or(Endpoint{})};
+  return start_bound(argv);
 }
 
-std::uint16_t last_word_port(const std::optional<std::string>& line) {
-  if (!line) return 0;
-  return static_cast<std::uint16_t>(std::stoul(line->substr(line->rfind(' ') + 1)));
-}
 
 // The first word of the client's "SELF sent message ..." line: its own address.
 std::string first_word(const std::string& text) { return text.substr(0, text.find(' ')); }

@@ -13,24 +13,12 @@ namespace {
 const std::string wire_cmd = WIRE_BINARY;
 
 // Starts `wire udp recv ADDR --verbose ...` and waits until it is bound.
-struct Receiver {
-  Process process;
-  Endpoint at;
-};
-Receiver start_recv(const std::string& address, std::vector<std::string> extra = {}) {
+Bound start_recv(const std::string& address, std::vector<std::string> extra = {}) {
   std::vector<std::string> argv{wire_cmd, "udp", "recv", address, "--verbose"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  Process p = Process::start(argv);
-  auto at = wait_for_listening(p);
-  EXPECT_TRUE(at) << "no 'listening on' line; stderr: " << p.read_all(Stream::err, 1s);
-  return {std::move(p), at.value_or(Endpoint{})};
+  return start_bound(argv);
 }
 
-// The port in the last word of a line such as OpenBSD nc's "Bound on 127.0.0.1 41616".
-std::uint16_t last_word_port(const std::optional<std::string>& line) {
-  if (!line) return 0;
-  return static_cast<std::uint16_t>(std::stoul(line->substr(line->rfind(' ') + 1)));
-}
 
 // A Python UDP peer: binds 127.0.0.1:0, prints its port, then runs `body` (s is the socket).
 Process python_udp(const std::string& body) {

@@ -21,6 +21,7 @@
 // Distinct objects are independent. Errors that make the test meaningless (pipe or spawn
 // failure) throw std::system_error, which GoogleTest reports as a failure of the test.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -319,6 +320,28 @@ inline std::optional<Endpoint> wait_for_listening(Process& child,
     if (!endpoint) return std::nullopt;
     return *endpoint;
   }
+}
+
+/// A server child that has reported its address: the process and the Endpoint it printed.
+struct Bound {
+  Process process;
+  Endpoint at;
+};
+
+/// Starts `argv` (a wire server run with --verbose) and waits for its "listening on" line; a
+/// failed wait is a test failure showing the child's stderr. Thread-safe as Process.
+inline Bound start_bound(const std::vector<std::string>& argv) {
+  Process p = Process::start(argv);
+  auto at = wait_for_listening(p);
+  EXPECT_TRUE(at) << "no 'listening on' line; stderr: " << p.read_all(Stream::err, 1s);
+  return {std::move(p), at.value_or(Endpoint{})};
+}
+
+/// The port in the last word of a line such as OpenBSD nc's "Bound on 127.0.0.1 41616";
+/// 0 if there is no line. Thread-safe.
+inline std::uint16_t last_word_port(const std::optional<std::string>& line) {
+  if (!line) return 0;
+  return static_cast<std::uint16_t>(std::stoul(line->substr(line->rfind(' ') + 1)));
 }
 
 }  // namespace wire::test
