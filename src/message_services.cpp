@@ -2,6 +2,7 @@
 #include "wire/message_services.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <memory>
 #include <string>
@@ -47,6 +48,9 @@ class ChatMessages;
 struct MessageRoom {
   Codec codec;
   std::vector<ChatMessages*> handlers;
+  // Orders joins and messages across loops, as the line chat's room does (services.cpp).
+  std::atomic<std::uint64_t> clock{0};
+  std::uint64_t tick() { return clock.fetch_add(1, std::memory_order_relaxed) + 1; }
 };
 
 class ChatMessages final : public MessageHandler {
@@ -55,37 +59,43 @@ class ChatMessages final : public MessageHandler {
       : room_(std::move(room)), loop_(loop) {}
 
   void on_connect(Connection& c) override {
-    members_.push_back(&c);
-    send_message(c, room_->codec, "* you are " + c.peer().to_string());
+    members_.push_back({&c, room_->tick()});
     broadcast("* " + c.peer().to_string() + " joined", c.id());
+    send_message(c, room_->codec, "* you are " + c.peer().to_string());
   }
   void on_message(Connection& c, Message m) override {
     broadcast("[" + c.peer().to_string() + "] " + std::string(as_text(m)), c.id());
   }
   void on_close(Connection& c, std::error_code) override {
-    std::erase(members_, &c);
+    std::erase_if(members_, [&c](const Member& m) { return m.connection == &c; });
     broadcast("* " + c.peer().to_string() + " left", c.id());
   }
 
   // Loop thread: hands `message` to this loop's members except the sender. A message the
   // codec cannot frame (too large with the prefix) is not sent.
-  void deliver(const std::string& message, std::uint64_t except) {
-    for (Connection* m : members_)
-      if (m->id() != except && m->is_open()) send_message(*m, room_->codec, message);
+  void deliver(const std::string& message, std::uint64_t except, std::uint64_t said) {
+    for (const auto& [m, joined] : members_)
+      if (joined <= said && m->id() != except && m->is_open())
+        send_message(*m, room_->codec, message);
   }
 
  private:
   void broadcast(std::string message, std::uint64_t except) {
     auto shared = std::make_shared<const std::string>(std::move(message));
+    const std::uint64_t said = room_->tick();
     for (ChatMessages* h : room_->handlers) {
-      if (h == this) deliver(*shared, except);
-      else h->loop_.post([h, shared, except] { h->deliver(*shared, except); });
+      if (h == this) deliver(*shared, except, said);
+      else h->loop_.post([h, shared, except, said] { h->deliver(*shared, except, said); });
     }
   }
 
   std::shared_ptr<MessageRoom> room_;
+  struct Member {
+    Connection* connection;
+    std::uint64_t joined;  // the room's clock when it joined
+  };
   EventLoop& loop_;
-  std::vector<Connection*> members_;
+  std::vector<Member> members_;
 };
 
 template <class H>

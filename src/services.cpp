@@ -1,9 +1,11 @@
 // The services of `wire serve`: echo, shout, chat and discard, written against the same handler
 // API a user's server uses.
 #include "wire/services.hpp"
+
 #include "wire/sockperf_service.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <memory>
 #include <string>
@@ -64,6 +66,10 @@ class ChatHandler;
 struct ChatRoom {
   ChatOptions options;
   std::vector<ChatHandler*> handlers;
+  // Orders joins and messages across loops: a member gets only what was said after it joined,
+  // even when a message posted to its loop earlier is delivered after the join.
+  std::atomic<std::uint64_t> clock{0};
+  std::uint64_t tick() { return clock.fetch_add(1, std::memory_order_relaxed) + 1; }
 };
 
 class ChatHandler final : public Handler {
@@ -72,9 +78,9 @@ class ChatHandler final : public Handler {
       : room_(std::move(room)), loop_(loop) {}
 
   void on_connect(Connection& c) override {
-    members_.push_back(&c);
-    c.send("* you are " + c.peer().to_string() + "\n");
+    members_.push_back({&c, room_->tick()});
     broadcast("* " + c.peer().to_string() + " joined\n", c.id());
+    c.send("* you are " + c.peer().to_string() + "\n");
   }
   void on_data(Connection& c, Input& in) override {
     const auto text = in.text();
@@ -93,15 +99,15 @@ class ChatHandler final : public Handler {
     broadcast(std::move(message), c.id());
   }
   void on_close(Connection& c, std::error_code why) override {
-    std::erase(members_, &c);
+    std::erase_if(members_, [&c](const Member& m) { return m.connection == &c; });
     const bool slow = why == std::errc::no_buffer_space;
     broadcast("* " + c.peer().to_string() + (slow ? " dropped (too slow)\n" : " left\n"), c.id());
   }
 
   // Loop thread: hands `message` to this loop's members except the sender.
-  void deliver(const std::string& message, std::uint64_t except) {
-    for (Connection* m : members_) {
-      if (m->id() == except || !m->is_open()) continue;
+  void deliver(const std::string& message, std::uint64_t except, std::uint64_t said) {
+    for (const auto& [m, joined] : members_) {
+      if (joined > said || m->id() == except || !m->is_open()) continue;
       // The backlog is what the socket refused earlier: a reader keeps it near zero.
       if (m->queued() > room_->options.max_backlog)
         m->abort(std::make_error_code(std::errc::no_buffer_space));  // on_close announces it
@@ -113,18 +119,23 @@ class ChatHandler final : public Handler {
  private:
   void broadcast(std::string message, std::uint64_t except) {
     auto shared = std::make_shared<const std::string>(std::move(message));
+    const std::uint64_t said = room_->tick();
     for (ChatHandler* h : room_->handlers) {
       if (h == this) {
-        deliver(*shared, except);
+        deliver(*shared, except, said);
       } else {
-        h->loop_.post([h, shared, except] { h->deliver(*shared, except); });
+        h->loop_.post([h, shared, except, said] { h->deliver(*shared, except, said); });
       }
     }
   }
 
   std::shared_ptr<ChatRoom> room_;
+  struct Member {
+    Connection* connection;
+    std::uint64_t joined;  // the room's clock when it joined
+  };
   EventLoop& loop_;
-  std::vector<Connection*> members_;
+  std::vector<Member> members_;
 };
 
 template <class H>
