@@ -274,4 +274,6 @@ void Connection::destroy(std::error_code reason) {
 
 void Handler::on_peer_shutdown(Connection& c) { c.close(); }
 
+void Handler::on_shutdown(Connection& c) { c.close(); }
+
 }  // namespace wire

@@ -144,6 +144,7 @@ ServerStats Server::stats() const {
     s.datagrams_sent += c.datagrams_out.get();
     s.datagrams_dropped += c.datagrams_dropped.get();
     s.accept_pauses += c.pauses.get();
+    s.connections_cut += c.cut.get();
   }
   return s;
 }

@@ -219,10 +219,18 @@ void Worker::begin_shutdown() {
   }
   std::vector<Connection*> open;
   for (Connection* c = active_.front(); c; c = c->next_) open.push_back(c);
-  for (Connection* c : open) c->close();
+  // A handler may close others from on_shutdown (a relay's two legs): closed ones wait in
+  // dead_ until the batch ends, so the pointers stay valid and are skipped by state.
+  for (Connection* c : open)
+    if (c->is_open()) handler_->on_shutdown(*c);
   loop_->run_after(shared_.options.drain_timeout, [this] {
-    for (auto* list : {&active_, &lingering_})
-      while (Connection* c = list->front()) c->abort(std::make_error_code(std::errc::timed_out));
+    // Unsent output or an unfinished session: a FIN would pass the stream off as whole.
+    while (Connection* c = active_.front()) {
+      counters_.cut.add(1);
+      c->reset(std::make_error_code(std::errc::timed_out));
+    }
+    // Our output all went and our FIN with it; only the peer's own close is missing.
+    while (Connection* c = lingering_.front()) c->abort({});
   });
   stop_if_drained();
 }

@@ -38,6 +38,7 @@ struct Counter {
 
 struct Counters {
   Counter accepted, bytes_in, bytes_out, datagrams_in, datagrams_out, datagrams_dropped, pauses;
+  Counter cut;  ///< connections reset at the drain deadline
 };
 
 /// Intrusive list of connections ordered by last activity, so the idle sweep looks only at the

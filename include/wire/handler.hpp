@@ -58,6 +58,13 @@ class Handler {
   /// after queued output; a handler that still has data to send (a proxy) may go on sending
   /// and call close() later.
   virtual void on_peer_shutdown(Connection& c);
+  /// The server began its graceful stop (Server::shutdown(), SIGTERM): accepting has stopped.
+  /// The default closes the connection once its queued output is sent (close()). A handler
+  /// with a session to finish (a relay) may leave it open and close it when done. Whatever is
+  /// still open when ServerOptions::drain_timeout passes is reset (RST), never closed with a
+  /// FIN, so no peer mistakes a cut stream for a whole one; ServerStats::connections_cut counts
+  /// them.
+  virtual void on_shutdown(Connection& c);
   /// The connection is closed (descriptor gone; send() now returns false). `reason` is empty
   /// for an orderly close, else why it ended (peer reset, idle timeout, overflow...).
   virtual void on_close(Connection&, std::error_code reason) { (void)reason; }

@@ -67,6 +67,7 @@ struct ServerStats {
   std::uint64_t datagrams_sent = 0;        ///< UDP replies sent
   std::uint64_t datagrams_dropped = 0;     ///< UDP replies dropped (socket buffer full)
   std::uint64_t accept_pauses = 0;  ///< times accepting paused on EMFILE/ENFILE or the limit
+  std::uint64_t connections_cut = 0;  ///< reset at the drain deadline with their work unfinished
 };
 
 /// The multi-core runtime (see the file comment). Thread-safety: create(), start(), wait(),
