@@ -146,6 +146,7 @@ class Connection final : private IoWatcher {
   Connection* prev_ = nullptr;  // the worker's list, least recently active first
   Connection* next_ = nullptr;
   bool in_retry_ = false;       // on the worker's list of connections to read again
+  bool counted_per_address_ = false;  // accepted: holds a slot of its address's cap
 };
 
 }  // namespace wire

@@ -1,7 +1,7 @@
 // wire serve SERVICE: runs a library service (echo, shout, chat, discard, sockperf) on the
 // multi-core runtime. stderr gets "listening on tcp|udp ADDR" once bound (the real port when given 0),
 // then "open tcp PEER" and "close tcp PEER (in N bytes, out M bytes)[: why]" per connection
-// unless --quiet, and a "stopped: ..." summary after SIGINT/SIGTERM and the drain.
+// unless --quiet, and a "stopped: ..." summary after SIGINT/SIGTERM/SIGHUP and the drain.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -23,6 +23,7 @@ struct ServeOptions {
   std::string udp;
   unsigned threads = 0;
   std::size_t max_connections = ServerOptions{}.max_connections;
+  std::size_t max_per_address = ServerOptions{}.max_per_address;
   double idle_timeout = 300;
   std::size_t max_queue = ServerOptions{}.max_output_queue;
   double drain_timeout = 5;
@@ -67,6 +68,7 @@ std::optional<ServerOptions> server_options(const ServeOptions& o) {
   if (!o.udp.empty() && !(s.udp = first_address(o.udp))) return std::nullopt;
   s.threads = o.threads;
   s.max_connections = o.max_connections;
+  s.max_per_address = o.max_per_address;
   s.idle_timeout = seconds(o.idle_timeout);
   s.drain_timeout = seconds(o.drain_timeout);
   s.max_output_queue = o.max_queue;
@@ -123,9 +125,11 @@ int serve(const ServeOptions& o) {
   if (!ran) return report("serve", ran.error());
   if (!o.quiet) {
     const auto s = (*server)->stats();
-    fmt::print(stderr, "stopped: {} connections, {} bytes in, {} bytes out, {} datagrams in, {} out\n",
+    fmt::print(stderr,
+               "stopped: {} connections, {} bytes in, {} bytes out, {} datagrams in, {} out, "
+               "{} cut at the drain deadline, {} refused over --max-per-address\n",
                s.connections_accepted, s.bytes_received, s.bytes_sent, s.datagrams_received,
-               s.datagrams_sent);
+               s.datagrams_sent, s.connections_cut, s.connections_refused_per_address);
   }
   return exit_ok;
 }
@@ -137,7 +141,7 @@ void add_serve_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
       "serve",
       "Run a service on every core: echo, shout, chat, discard or sockperf. Prints "
-      "'listening on tcp|udp ADDR' on stderr once bound; SIGINT/SIGTERM drain queued output and exit 0.\n"
+      "'listening on tcp|udp ADDR' on stderr once bound; SIGINT/SIGTERM/SIGHUP drain queued output and exit 0.\n"
       "Example: wire serve shout --udp 127.0.0.1:8888   (then: nc -u 127.0.0.1 8888)\n"
       "Example: wire serve chat --tcp 127.0.0.1:8888    (then: nc 127.0.0.1 8888, twice)");
   std::vector<std::string> names;
@@ -152,6 +156,10 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--max-connections", o->max_connections,
                   "Open TCP connections at most; more wait in the backlog")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+  cmd->add_option("--max-per-address", o->max_per_address,
+                  "Open TCP connections from one client address (IPv6: one /64) at most; more "
+                  "are reset at once (0: no cap)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 24));
   cmd->add_option("--idle-timeout", o->idle_timeout,
                   "Close a connection idle this many seconds (0: never)")
       ->check(CLI::NonNegativeNumber);
