@@ -94,11 +94,11 @@ void Worker::open_connection(int fd, const sockaddr_storage& from, socklen_t len
   const auto* peer_address = reinterpret_cast<const sockaddr*>(&from);
   if (!shared_.per_address.acquire(peer_address)) {
     // Over the per-address cap: refuse with RST at once (no FIN that could pass for a reply).
+    counters_.refused_per_address.add(1);  // counted first: the peer may look at once
+    shared_.open.fetch_sub(1, std::memory_order_relaxed);
     const linger now{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
     ::close(fd);
-    shared_.open.fetch_sub(1, std::memory_order_relaxed);
-    counters_.refused_per_address.add(1);
     return;
   }
   if (shared_.options.no_delay) {
