@@ -50,6 +50,8 @@ Result<UdpSocket> open_udp(const Endpoint& at, bool first) {
 
 // Every duration is taken in [0, max_duration], so no deadline arithmetic can overflow.
 Result<ServerOptions> checked(ServerOptions o) {
+  // A zero-byte read returns 0, which would read as every peer's end of file.
+  if (o.read_size == 0) return fail(std::make_error_code(std::errc::invalid_argument));
   for (auto* d : {&o.idle_timeout, &o.drain_timeout, &o.linger_timeout}) {
     if (d->count() < 0) return fail(std::make_error_code(std::errc::invalid_argument));
     *d = std::min(*d, ServerOptions::max_duration);
@@ -142,6 +144,10 @@ void Server::shutdown() {
 }
 
 Result<void> Server::wait() {
+  // From a loop's own thread (a handler), joining it would deadlock (std::thread throws).
+  for (auto& t : threads_)
+    if (t.get_id() == std::this_thread::get_id())
+      return fail(std::make_error_code(std::errc::resource_deadlock_would_occur));
   for (auto& t : threads_) t.join();
   threads_.clear();
   for (auto& o : outcomes_)

@@ -69,7 +69,7 @@ struct ServerOptions {
   std::size_t low_water = 256u << 10;      ///< resume at or below this many
   std::size_t max_output_queue = 8u << 20; ///< a send past this aborts the connection
   std::size_t max_input = (1u << 20) + 64; ///< unconsumed input kept per connection
-  std::size_t read_size = 64u << 10;       ///< bytes asked of each read
+  std::size_t read_size = 64u << 10;       ///< bytes asked of each read (0: invalid_argument)
   /// On shutdown: how long connections get to flush what is queued before they are cut.
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(5);
   /// After our FIN: how long to read and discard the peer's last bytes before closing (closing
@@ -123,7 +123,8 @@ class Server {
   /// Graceful stop: stop accepting and receiving, flush queued output within drain_timeout,
   /// close; the loops then end. Idempotent. Thread-safe (also from a handler).
   void shutdown();
-  /// Waits for every loop to end; returns the first loop error, if any.
+  /// Waits for every loop to end; returns the first loop error, if any. Called from a loop's
+  /// own thread (a handler) it fails with std::errc::resource_deadlock_would_occur instead.
   Result<void> wait();
   /// start(), then wait for SIGINT, SIGTERM or SIGHUP (a closed terminal; blocked in this
   /// thread and the loops'), then shutdown() and wait(). For a main() that is just a server.
