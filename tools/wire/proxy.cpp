@@ -57,8 +57,7 @@ void serve_until_stopped(Proxy& proxy, const sigset_t& signals) {
     const int sig = ::sigwaitinfo(&signals, nullptr);
     if (sig < 0 && errno == EINTR) continue;
     if (sig == SIGUSR1) {
-      fmt::print(stderr, "{}\n", format_report(proxy.stats()));
-      std::fflush(stderr);
+      log("{}", format_report(proxy.stats()));
       continue;
     }
     return;
@@ -77,12 +76,11 @@ int run_proxy(const ProxyCommand& c) {
   // Blocked before the loops start, so their threads inherit the mask and only sigwait sees them.
   ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (auto r = (*proxy)->start(); !r) return report("proxy", r.error());
-  fmt::print(stderr, "listening on {} {}\n", kind, (*proxy)->endpoint().to_string());
-  std::fflush(stderr);
+  log("listening on {} {}", kind, (*proxy)->endpoint().to_string());
   serve_until_stopped(**proxy, signals);
   (*proxy)->shutdown();
   auto ran = (*proxy)->wait();
-  fmt::print(stderr, "{}\n", format_report((*proxy)->stats()));
+  log("{}", format_report((*proxy)->stats()));
   if (!ran) return report("proxy", ran.error());
   return exit_ok;
 }
@@ -90,15 +88,18 @@ int run_proxy(const ProxyCommand& c) {
 void add_fault_options(CLI::App* cmd, ProxyCommand& c) {
   auto probability = CLI::Range(0.0, 1.0);
   cmd->add_option("--delay", c.delay_ms, "Hold each piece of data (TCP) or datagram this many ms")
-      ->check(CLI::NonNegativeNumber);
+      ->check(millis_flag());
   cmd->add_option("--jitter", c.jitter_ms, "Add a random 0..MS to each delay")
-      ->check(CLI::NonNegativeNumber);
+      ->check(millis_flag());
   cmd->add_option("--rate", c.faults.rate,
-                  "TCP: bytes per second in each direction of each connection (0: no limit)");
+                  "TCP: bytes per second in each direction of each connection (0: no limit)")
+      ->check(whole_in(0, std::uint64_t{1} << 40));
   cmd->add_option("--split", c.faults.split,
-                  "TCP: forward in separate sends of at most N bytes (1 included)");
+                  "TCP: forward in separate sends of at most N bytes (1 included)")
+      ->check(whole_in(0, std::uint64_t{1} << 24));
   cmd->add_option("--reset-after", c.faults.reset_after,
-                  "TCP: reset both sides (RST) after N bytes relayed on a connection");
+                  "TCP: reset both sides (RST) after N bytes relayed on a connection")
+      ->check(whole_in(0, std::uint64_t{1} << 62));
   cmd->add_option("--loss", c.faults.loss, "UDP: drop each datagram with probability P")
       ->check(probability);
   cmd->add_option("--duplicate", c.faults.duplicate,
@@ -107,7 +108,8 @@ void add_fault_options(CLI::App* cmd, ProxyCommand& c) {
   cmd->add_option("--reorder", c.faults.reorder,
                   "UDP: hold a datagram back until after the next one with probability P")
       ->check(probability);
-  cmd->add_option("--seed", c.faults.seed, "Random seed, for repeatable runs (0: random)");
+  cmd->add_option("--seed", c.faults.seed, "Random seed, for repeatable runs (0: random)")
+      ->check(whole_in(0, UINT64_MAX));
 }
 
 }  // namespace
@@ -131,13 +133,13 @@ void add_proxy_command(CLI::App& app, Action& action) {
   cmd->add_flag("--tcp", c->tcp, "Relay TCP connections (the default)")->excludes(udp);
   add_fault_options(cmd, *c);
   cmd->add_option("--threads,-t", c->threads, "Event loops, one per thread (0: one per core)")
-      ->check(CLI::Range(0u, 1024u));
+      ->check(whole_in(0, 1024));
   cmd->add_option("--max-connections", c->max_connections,
                   "Open TCP connections (both sides count) or UDP flows at most")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+      ->check(whole_in(1, std::uint64_t{1} << 24));
   cmd->add_option("--idle-timeout", c->idle_timeout,
                   "Close a connection or forget a UDP flow idle this many seconds (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seconds_flag());
   cmd->callback([&action, c] { action = [c] { return run_proxy(*c); }; });
 }
 
