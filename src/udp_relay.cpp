@@ -52,6 +52,10 @@ class UdpRelay final : public Handler, private IoWatcher {
         listen_(std::move(listen)), buffer_(65536) {
     if (listen_.is_open() && loop_.watch(listen_.native_handle(), io::read, *this)) arm_sweep();
   }
+  ~UdpRelay() override {
+    // After the loop ended: the flows' slots go back to the process-wide budget.
+    give(counters_->flows, flows_.size());
+  }
 
   void relay(Flow& f, bool up, std::span<const std::byte> data);
   void read_upstream(Flow& f);
@@ -59,6 +63,7 @@ class UdpRelay final : public Handler, private IoWatcher {
  private:
   void on_ready(std::uint32_t) override;
   Flow* flow_for(const Endpoint& client);
+  std::shared_ptr<Flow> open_flow(const Endpoint& client);
   void emit(Flow& f, bool up, std::span<const std::byte> data, int copies);
   void send(Flow& f, bool up, std::span<const std::byte> data);
   void release(Flow& f, bool up, bool overtaken);
@@ -105,14 +110,24 @@ void UdpRelay::read_upstream(Flow& f) {
 Flow* UdpRelay::flow_for(const Endpoint& client) {
   const auto key = client.to_string();
   if (auto it = flows_.find(key); it != flows_.end()) return it->second.get();
-  if (flows_.size() >= options_.server.max_connections) return nullptr;  // bounded
+  // The flow limit is the whole proxy's: every loop takes its flows from one budget.
+  if (!take(counters_->flows, 1, options_.server.max_connections)) return nullptr;
+  auto made = open_flow(client);
+  if (!made) {
+    give(counters_->flows, 1);
+    return nullptr;
+  }
+  return flows_.emplace(key, std::move(made)).first->second.get();
+}
+
+std::shared_ptr<Flow> UdpRelay::open_flow(const Endpoint& client) {
   auto s = Socket::open(options_.target.family(), SOCK_DGRAM, /*non_blocking=*/true);
   if (!s) return nullptr;
   UdpSocket upstream(std::move(*s));
   if (!upstream.connect(options_.target)) return nullptr;
   auto f = std::make_shared<Flow>(this, client, std::move(upstream), Dice(faults_.seed, ++opened_));
   if (!loop_.watch(f->upstream.native_handle(), io::read, *f)) return nullptr;
-  return flows_.emplace(key, std::move(f)).first->second.get();
+  return f;
 }
 
 void UdpRelay::relay(Flow& f, bool up, std::span<const std::byte> data) {
@@ -156,10 +171,22 @@ void UdpRelay::emit(Flow& f, bool up, std::span<const std::byte> data, int copie
       send(f, up, data);
       continue;
     }
+    // Held datagrams are bounded for the whole proxy (as netem's limit): over it, dropped.
+    if (!take(counters_->held, 1, faults_.max_held)) {
+      bump(counters_->held_overflow);
+      continue;
+    }
+    if (!take(counters_->held_bytes, data.size(), faults_.max_held_bytes)) {
+      give(counters_->held, 1);
+      bump(counters_->held_overflow);
+      continue;
+    }
     // A weak reference: the flow may expire before the delay is over.
     std::weak_ptr<Flow> flow = flows_.at(f.client.to_string());
     loop_.run_after(f.dice.wait(faults_.delay, faults_.jitter),
                     [this, flow, up, bytes = std::vector<std::byte>(data.begin(), data.end())] {
+                      give(counters_->held, 1);
+                      give(counters_->held_bytes, bytes.size());
                       if (auto alive = flow.lock()) send(*alive, up, bytes);
                     });
   }
@@ -193,6 +220,7 @@ void UdpRelay::drop_flow(const std::string& key) {
     if (h.timer) loop_.cancel(std::exchange(h.timer, 0));
   loop_.unwatch(f.upstream.native_handle());
   flows_.erase(it);
+  give(counters_->flows, 1);
 }
 
 // Each loop's socket on the same port: the first learns it (given port 0), the rest share it.
@@ -200,6 +228,8 @@ UdpSocket open_listener(UdpBinding& binding, const Endpoint& wanted) {
   const Endpoint at = binding.bound.port() ? binding.bound : wanted;
   auto s = Socket::open(at.family(), SOCK_DGRAM, /*non_blocking=*/true);
   Result<void> ok = s ? s->set_reuse_port(true) : fail(s.error());
+  // IPv6 listeners are v6-only (SECURITY.md): [::] must not take IPv4 traffic too.
+  if (ok && at.family() == Family::v6) ok = s->set_v6_only(true);
   if (ok) ok = s->bind(at);
   if (ok && !binding.bound.port()) {
     auto bound = s->local_endpoint();
