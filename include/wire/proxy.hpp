@@ -94,7 +94,8 @@ struct ProxyStats {
   /// TCP sessions still relaying at the drain deadline, reset on both sides.
   std::uint64_t sessions_cut = 0;
   /// TCP bytes read from one side and never taken by the other's socket (a session reset, cut
-  /// at the drain deadline, or whose target never connected).
+  /// at the drain deadline, or whose target never connected). Bytes already in the kernel's
+  /// send buffer when a reset discards them are lost too but cannot be seen, so not counted.
   std::uint64_t bytes_dropped = 0;
   /// UDP datagrams dropped because max_held or max_held_bytes was reached.
   std::uint64_t held_overflow = 0;

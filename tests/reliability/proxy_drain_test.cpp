@@ -198,7 +198,12 @@ TEST_P(ProxyDrain, SessionCutAtTheDeadlineIsResetOnBothSides) {
   EXPECT_LT(o.target.bytes, data.size());
   EXPECT_EQ(o.proxy_exit, 0);
   EXPECT_EQ(o.report.at("sessions_cut"), 1u);
-  EXPECT_GT(o.report.at("bytes_dropped"), 0u);
+  // Under --rate and --delay the proxy itself holds bytes when the cut comes. Behind a slow
+  // reader they may all sit in the kernel's send buffer instead, which the reset discards too
+  // but the proxy cannot see (bytes_dropped counts what it read and no socket took).
+  if (!c.slow_reader) {
+    EXPECT_GT(o.report.at("bytes_dropped"), 0u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -2,7 +2,8 @@
 // include/wire/proxy.hpp). stderr gets "listening on tcp|udp ADDR" once bound, then the report
 // line (format_report: "proxy: connections=N ... send_errors=N") on SIGUSR1 and once more after
 // SIGINT/SIGTERM and the drain (sessions go on until they end or --drain-timeout passes; the
-// rest are reset). A failed target connect prints "proxy: cannot connect to target ADDR: why",
+// rest are reset). A failed target connect prints "wire: proxy: cannot connect to target ADDR:
+// why",
 // at most one line a second. Exit 0 after a signal, 1 if it cannot listen, 2 on usage errors.
 // Diagnostics are best effort: a stderr that is full or gone never stops the proxy.
 #include <fmt/core.h>
@@ -75,7 +76,7 @@ CLI::Validator within(double low, double high) {
       fmt::format("NUMBER in [{} - {}]", low, high));
 }
 
-// "proxy: cannot connect to target ADDR: why", at most one a second from all loops; the
+// "wire: proxy: cannot connect to target ADDR: why", at most one a second from all loops; the
 // failures in between are counted in the next line (and in the report's connect_failures).
 class ConnectFailureLog {
  public:
@@ -94,10 +95,10 @@ class ConnectFailureLog {
       suppressed = std::exchange(suppressed_, 0);
     }
     if (suppressed)
-      say("proxy: cannot connect to target {}: {} ({} more failures not shown)", target_,
+      say("wire: proxy: cannot connect to target {}: {} ({} more failures not shown)", target_,
           why.message(), suppressed);
     else
-      say("proxy: cannot connect to target {}: {}", target_, why.message());
+      say("wire: proxy: cannot connect to target {}: {}", target_, why.message());
   }
 
  private:
