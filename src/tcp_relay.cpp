@@ -121,6 +121,7 @@ class TcpRelay final : public Handler {
   void arm(Pipe& p, Clock::time_point when, Clock::time_point now);
   void reset_both(Session& s);
   void settle(Pipe& p, const Connection& to);
+  void keep_alive(Session& s);
   void connect_failed(std::error_code why);
 
   ProxyOptions options_;
@@ -139,6 +140,7 @@ void TcpRelay::accept(Pipe& p, std::span<const std::byte> data) {
     return;
   }
   p.read += data.size();
+  keep_alive(*p.session);
   if (direct_ && p.pieces.empty()) {
     if (p.to->send(data)) settle(p, *p.to);  // else on_close counts what was lost
     update_pause(p);
@@ -186,6 +188,13 @@ void TcpRelay::settle(Pipe& p, const Connection& to) {
   p.counted = sent;
 }
 
+// A session is idle only when neither way moves: a leg only written to (an upload's target) or
+// paused by backpressure is not idle while the other one moves.
+void TcpRelay::keep_alive(Session& s) {
+  for (Connection* c : {s.client, s.target})
+    if (c && c->is_open()) c->keep_alive();
+}
+
 void TcpRelay::connect_failed(std::error_code why) {
   bump(counters_->connect_failures);
   if (options_.on_connect_failure) options_.on_connect_failure(why);
@@ -216,6 +225,7 @@ void TcpRelay::forward(Pipe& p, std::size_t n) {
   p.held.consume(n);
   if (faults_.rate) p.tokens -= static_cast<double>(n);
   Session& s = *p.session;
+  keep_alive(s);
   s.relayed += n;
   if (faults_.reset_after && s.relayed >= faults_.reset_after) reset_both(s);
 }
@@ -248,8 +258,13 @@ void TcpRelay::update_pause(Pipe& p) {
 void TcpRelay::arm(Pipe& p, Clock::time_point when, Clock::time_point now) {
   if (p.timer) return;  // already due to pump; it re-arms as needed
   auto wait = std::chrono::ceil<std::chrono::milliseconds>(when - now);
+  // Bytes the proxy holds (a delay longer than the idle timeout) keep the session alive: wake
+  // often enough to say so, or the idle sweep would cut a session that is only being delayed.
+  if (const auto idle = options_.server.idle_timeout; idle.count() > 0)
+    wait = std::min(wait, std::max(idle / 4, std::chrono::milliseconds(1)));
   p.timer = loop_.run_after(std::max(wait, std::chrono::milliseconds(0)), [this, &p] {
     p.timer = 0;
+    if (!p.pieces.empty()) keep_alive(*p.session);
     pump(p);
   });
 }
