@@ -139,6 +139,8 @@ TEST(ProxyLimits, UdpHeldDatagramsAreCapped) {
     EXPECT_EQ(r.at("datagrams_out"), 0u) << flag;  // a minute's delay: nothing left yet
     proxy.process.signal(SIGTERM);
     EXPECT_EQ(proxy.process.wait(), 0);
+    // What was still held when it stopped is said, not lost silently.
+    EXPECT_EQ(proxy_report(proxy.process, /*signal=*/false)["held_at_stop"], held) << flag;
   }
 }
 
