@@ -19,7 +19,7 @@ std::string format_report(const ProxyStats& s) {
       {"duplicated", s.duplicated},           {"reordered", s.reordered},
       {"send_errors", s.send_errors},         {"sessions_cut", s.sessions_cut},
       {"bytes_dropped", s.bytes_dropped},     {"held_overflow", s.held_overflow},
-      {"held_at_stop", s.held_at_stop}};
+      {"held_at_stop", s.held_at_stop},       {"refused", s.refused}};
   std::string line = "proxy:";
   for (const auto& [key, value] : fields)
     line += " " + std::string(key) + "=" + std::to_string(value);
@@ -80,7 +80,8 @@ ProxyStats Proxy::stats() const {
           get(c.bytes_to_target), get(c.bytes_to_client), get(c.datagrams_in),
           get(c.datagrams_out), get(c.dropped),          get(c.duplicated),
           get(c.reordered),     get(c.send_errors),      get(c.sessions_cut),
-          get(c.bytes_dropped), get(c.held_overflow),    get(c.held_at_stop)};
+          get(c.bytes_dropped), get(c.held_overflow),    get(c.held_at_stop),
+          get(c.refused)};
 }
 
 }  // namespace wire

@@ -19,7 +19,7 @@ struct ProxyCounters {
   std::atomic<std::uint64_t> datagrams_in{0}, datagrams_out{0}, dropped{0}, duplicated{0};
   std::atomic<std::uint64_t> reordered{0}, send_errors{0};
   std::atomic<std::uint64_t> sessions_cut{0}, bytes_dropped{0}, held_overflow{0};
-  std::atomic<std::uint64_t> held_at_stop{0};
+  std::atomic<std::uint64_t> held_at_stop{0}, refused{0};
   // Process-wide limits: every loop draws from the same budget (see take()).
   std::atomic<std::size_t> flows{0};        // UDP flows open
   std::atomic<std::size_t> held{0};         // UDP datagrams held back by delay

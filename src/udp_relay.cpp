@@ -1,6 +1,7 @@
 // The UDP relay behind Proxy: each loop has its own SO_REUSEPORT socket where clients send; each
 // client address is a flow with its own connected upstream socket, so the target's replies come
 // back to that flow and leave through the listening socket. Faults are decided per datagram.
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <string>
@@ -51,6 +52,8 @@ class UdpRelay final : public Handler, private IoWatcher {
       : options_(options), faults_(options.faults), counters_(std::move(counters)), loop_(loop),
         listen_(std::move(listen)), buffer_(65536) {
     if (listen_.is_open() && loop_.watch(listen_.native_handle(), io::read, *this)) arm_sweep();
+    if (listen_.is_open())
+      if (auto at = listen_.local_endpoint()) bound_ = *at;
   }
   ~UdpRelay() override {
     // After the loop ended: the flows' slots go back to the process-wide budget.
@@ -70,12 +73,14 @@ class UdpRelay final : public Handler, private IoWatcher {
   void arm_sweep();
   void sweep();
   void drop_flow(const std::string& key);
+  bool refused_source(const Endpoint& from) const noexcept;
 
   ProxyOptions options_;
   ProxyFaults faults_;
   std::shared_ptr<ProxyCounters> counters_;
   EventLoop& loop_;
   UdpSocket listen_;
+  Endpoint bound_;  // listen_'s own address
   std::vector<std::byte> buffer_;
   std::unordered_map<std::string, std::shared_ptr<Flow>> flows_;
   std::uint64_t opened_ = 0;
@@ -87,6 +92,11 @@ void UdpRelay::on_ready(std::uint32_t) {
   for (int i = 0; i < reads_per_turn; ++i) {
     auto got = listen_.receive_from(buffer_);
     if (!got) return;  // EAGAIN: drained (the watch is level-triggered), or an ICMP error
+    if (refused_source(got->from)) {  // a forged source: relaying would loop or reflect
+      bump(counters_->datagrams_in);
+      bump(counters_->refused);
+      continue;
+    }
     Flow* f = flow_for(got->from);
     if (!f) {  // no flow could be made (limit reached, no socket): counted, never silent
       bump(counters_->datagrams_in);
@@ -96,6 +106,21 @@ void UdpRelay::on_ready(std::uint32_t) {
     f->last_active = loop_.now();
     relay(*f, true, std::span(buffer_).first(got->size));
   }
+}
+
+// Sources no client has: the proxy itself (its replies would come back to it forever), the
+// target (proxy and target would relay to each other forever), port 0, and broadcast or
+// multicast addresses (replies would reflect onto a whole network).
+bool UdpRelay::refused_source(const Endpoint& from) const noexcept {
+  if (from.port() == 0 || from == options_.target) return true;
+  if (from.port() == bound_.port() && (bound_.is_any() || from.is_loopback() || from == bound_))
+    return true;
+  if (from.family() == Family::v4) {
+    const auto a = ntohl(reinterpret_cast<const sockaddr_in*>(from.data())->sin_addr.s_addr);
+    return a == INADDR_ANY || a == INADDR_BROADCAST || IN_MULTICAST(a);
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6*>(from.data())->sin6_addr;
+  return IN6_IS_ADDR_MULTICAST(&a) || IN6_IS_ADDR_UNSPECIFIED(&a);
 }
 
 void UdpRelay::read_upstream(Flow& f) {

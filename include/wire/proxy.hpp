@@ -101,12 +101,15 @@ struct ProxyStats {
   std::uint64_t held_overflow = 0;
   /// UDP datagrams still held by delay when the proxy stopped (never sent). Set by wait().
   std::uint64_t held_at_stop = 0;
+  /// UDP datagrams refused for their source: the proxy itself, the target, port 0, broadcast
+  /// or multicast (relaying them would loop or reflect).
+  std::uint64_t refused = 0;
 };
 
 /// The report line: "proxy: connections=N connect_failures=N resets=N bytes_to_target=N
 /// bytes_to_client=N datagrams_in=N datagrams_out=N dropped=N duplicated=N reordered=N
-/// send_errors=N sessions_cut=N bytes_dropped=N held_overflow=N held_at_stop=N", keys in that
-/// order, single spaces, no trailing space. Thread-safe.
+/// send_errors=N sessions_cut=N bytes_dropped=N held_overflow=N held_at_stop=N refused=N", keys
+/// in that order, single spaces, no trailing space. Thread-safe.
 std::string format_report(const ProxyStats& stats);
 
 /// Counters the relays update; shared by every loop of one proxy. Thread-safe (atomics).

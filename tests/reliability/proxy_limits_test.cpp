@@ -144,6 +144,21 @@ TEST(ProxyLimits, UdpHeldDatagramsAreCapped) {
   }
 }
 
+// A datagram whose source is the target would make proxy and target relay to each other
+// forever (an echo target answers the proxy, which relays the answer back to it...): refused.
+TEST(ProxyLimits, UdpDatagramFromTheTargetIsRefused) {
+  UdpTarget target;
+  auto proxy = start_wire({"proxy", "-u", "127.0.0.1:0", target.at.to_string(), "-t", "1"});
+  ASSERT_TRUE(proxy.udp);
+  ASSERT_TRUE(target.socket.send_to(std::string_view("loop?"), *proxy.udp));
+  const auto r = report_when(proxy.process, "datagrams_in", 1);
+  EXPECT_EQ(r.at("refused"), 1u);
+  EXPECT_EQ(r.at("datagrams_out"), 0u);
+  EXPECT_TRUE(target.drain(200ms).empty());
+  proxy.process.signal(SIGTERM);
+  EXPECT_EQ(proxy.process.wait(), 0);
+}
+
 // With the target down the proxy says so on stderr, naming the target and the error, at most
 // about one line a second however many clients fail, and counts no byte as delivered.
 TEST(ProxyLimits, TargetDownIsSaidOnceASecond) {

@@ -218,7 +218,7 @@ void add_proxy_command(CLI::App& app, Action& action) {
       "Prints 'listening on tcp|udp ADDR' on stderr once bound, and the report line 'proxy: "
       "connections=N connect_failures=N resets=N bytes_to_target=N bytes_to_client=N "
       "datagrams_in=N datagrams_out=N dropped=N duplicated=N reordered=N send_errors=N "
-      "sessions_cut=N bytes_dropped=N held_overflow=N held_at_stop=N' on SIGUSR1 and on exit (SIGINT/SIGTERM, "
+      "sessions_cut=N bytes_dropped=N held_overflow=N held_at_stop=N refused=N' on SIGUSR1 and on exit (SIGINT/SIGTERM, "
       "after the drain).\n"
       "Example: wire proxy 127.0.0.1:9000 127.0.0.1:8888 --split 1 --delay 5 --jitter 5\n"
       "Example: wire proxy --udp 127.0.0.1:9000 127.0.0.1:8888 --loss 0.2 --seed 7");
