@@ -249,13 +249,19 @@ void UdpRelay::drop_flow(const std::string& key) {
 }
 
 // Each loop's socket on the same port: the first learns it (given port 0), the rest share it.
+// The first binds before it sets SO_REUSEPORT, so an address another process holds (its own
+// reuseport group included) fails with EADDRINUSE instead of splitting the traffic with it;
+// the other loops set it before binding and join the first's group only.
 UdpSocket open_listener(UdpBinding& binding, const Endpoint& wanted) {
-  const Endpoint at = binding.bound.port() ? binding.bound : wanted;
+  const bool first = !binding.bound.port();
+  const Endpoint at = first ? wanted : binding.bound;
   auto s = Socket::open(at.family(), SOCK_DGRAM, /*non_blocking=*/true);
-  Result<void> ok = s ? s->set_reuse_port(true) : fail(s.error());
+  Result<void> ok = s ? Result<void>{} : fail(s.error());
   // IPv6 listeners are v6-only (SECURITY.md): [::] must not take IPv4 traffic too.
   if (ok && at.family() == Family::v6) ok = s->set_v6_only(true);
+  if (ok && !first) ok = s->set_reuse_port(true);
   if (ok) ok = s->bind(at);
+  if (ok && first) ok = s->set_reuse_port(true);
   if (ok && !binding.bound.port()) {
     auto bound = s->local_endpoint();
     if (bound) binding.bound = *bound;

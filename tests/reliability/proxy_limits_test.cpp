@@ -87,6 +87,21 @@ TEST(ProxyLimits, UdpIpv6ListenerIsV6Only) {
   EXPECT_EQ(proxy.process.wait(), 0);
 }
 
+// A UDP port another process serves is taken: the second proxy says so instead of splitting the
+// traffic with the first (SO_REUSEPORT).
+TEST(ProxyLimits, UdpPortTakenIsAnError) {
+  UdpTarget target;
+  auto first = start_wire({"proxy", "-u", "127.0.0.1:0", target.at.to_string(), "-t", "2"});
+  ASSERT_TRUE(first.udp);
+  const auto o = test::run({WIRE_BINARY, "proxy", "-u", first.udp->to_string(),
+                            target.at.to_string(), "-t", "2"},
+                           {}, 10s);
+  EXPECT_EQ(o.code, 1) << o.err;
+  EXPECT_NE(o.err.find("Address already in use"), std::string::npos) << o.err;
+  first.process.signal(SIGTERM);
+  EXPECT_EQ(first.process.wait(), 0);
+}
+
 // --max-connections is the whole proxy's limit on UDP flows, not each loop's.
 TEST(ProxyLimits, UdpFlowCapIsPerProcess) {
   UdpTarget target;
