@@ -87,6 +87,9 @@ class Connection final : private IoWatcher {
   void pause_reading() noexcept { paused_by_user_ = true; }
   /// Undoes pause_reading(); reading resumes at once if input is waiting.
   void resume_reading();
+  /// Counts as activity for ServerOptions::idle_timeout, as its own traffic does: for a
+  /// handler whose session moved elsewhere (a relay's other leg, or a leg it paused).
+  void keep_alive() noexcept { touch(); }
 
   /// True until close() or abort(): send() is accepted.
   bool is_open() const noexcept { return state_ == State::open; }
