@@ -145,6 +145,7 @@ ServerStats Server::stats() const {
     s.datagrams_dropped += c.datagrams_dropped.get();
     s.accept_pauses += c.pauses.get();
     s.connections_cut += c.cut.get();
+    s.datagrams_refused += c.refused.get();
   }
   return s;
 }

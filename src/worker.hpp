@@ -17,6 +17,7 @@
 #include "wire/server.hpp"
 #include "wire/tcp.hpp"
 #include "wire/udp.hpp"
+#include "reply_guard.hpp"
 
 namespace wire::detail {
 
@@ -39,6 +40,7 @@ struct Counter {
 struct Counters {
   Counter accepted, bytes_in, bytes_out, datagrams_in, datagrams_out, datagrams_dropped, pauses;
   Counter cut;  ///< connections reset at the drain deadline
+  Counter refused;  ///< UDP replies refused by the ReplyGuard
 };
 
 /// Intrusive list of connections ordered by last activity, so the idle sweep looks only at the
@@ -78,6 +80,7 @@ class UdpPort final : public IoWatcher {
   static constexpr std::size_t slot = 65536;  // the largest UDP payload fits a slot
   Worker& worker_;
   UdpSocket socket_;
+  ReplyGuard guard_;  // replies that would reflect onto ourselves or a network
   std::unique_ptr<std::byte[]> in_;  // batch slots, touched only as datagrams fill them
   mmsghdr in_msgs_[batch];
   iovec in_iov_[batch];
