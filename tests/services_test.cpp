@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cctype>
 #include <thread>
 
 #include "support/loopback.hpp"
@@ -35,6 +36,22 @@ TEST(Shout, TcpLinesComeBackUppercasedHoweverTheyAreSplit) {
   EXPECT_TRUE(test::quiet_for(c.native_handle(), 100ms));  // the partial line waits
   ASSERT_TRUE(c.send_all("!\n"));
   EXPECT_EQ(test::read_n(c, 16), "NO NEWLINE YET!\n");
+}
+
+// Issue 10 item 5: at the FIN the rest is a line (`printf 'abc\nno newline' | nc -N` got only
+// "ABC").
+TEST(Shout, LastLineWithoutNewlineComesBackAtEndOfInput) {
+  auto server = start_server(tcp_options(), services::shout());
+  ASSERT_TRUE(server);
+  for (const char* input : {"abc\nno newline", "only a partial", "x\n\ny"}) {
+    auto c = connect_to(*server->tcp_endpoint());
+    ASSERT_TRUE(c.send_all(input));
+    ASSERT_TRUE(c.shutdown_write());
+    std::string expected = input;
+    for (char& ch : expected) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    EXPECT_EQ(test::read_n(c, expected.size()), expected);
+    EXPECT_TRUE(test::reads_to_eof(c));
+  }
 }
 
 TEST(Shout, UdpDatagramComesBackUppercased) {
@@ -93,8 +110,26 @@ TEST(Chat, FanOutJoinAndLeaveAcrossLoops) {
   EXPECT_TRUE(test::quiet_for(b.stream.native_handle(), 100ms));  // no echo to the sender
 }
 
+// Issue 10 item 5 for chat: a last line without '\n' is said when its sender half-closes.
+TEST(Chat, LastLineWithoutNewlineIsSaidAtEndOfInput) {
+  auto server = start_server(tcp_options(), services::chat());
+  ASSERT_TRUE(server);
+  const auto at = *server->tcp_endpoint();
+  Member a = join(at);
+  Member b = join(at);
+  EXPECT_EQ(a.line(), "* " + b.name + " joined");
+  ASSERT_TRUE(b.stream.send_all("first\nno newline"));
+  ASSERT_TRUE(b.stream.shutdown_write());
+  EXPECT_EQ(a.line(), "[" + b.name + "] first");
+  EXPECT_EQ(a.line(), "[" + b.name + "] no newline");
+  EXPECT_EQ(a.line(), "* " + b.name + " left");
+}
+
+// A member that does not read holds the room (senders pause) only for max_stall, then it is
+// dropped and the room goes on; a reader never misses a line meanwhile.
 TEST(Chat, StalledClientIsDroppedAndTheRoomGoesOn) {
-  auto server = start_server(tcp_options(), services::chat({.max_backlog = 64 << 10}));
+  auto server = start_server(tcp_options(), services::chat({.max_backlog = 64 << 10,
+                                                            .max_stall = 300ms}));
   ASSERT_TRUE(server);
   const auto at = *server->tcp_endpoint();
   Member talker = join(at);

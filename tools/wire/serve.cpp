@@ -42,6 +42,8 @@ class Logged final : public Handler {
   }
   void on_data(Connection& c, Input& in) override { inner_->on_data(c, in); }
   void on_drain(Connection& c) override { inner_->on_drain(c); }
+  void on_peer_shutdown(Connection& c) override { inner_->on_peer_shutdown(c); }
+  void on_shutdown(Connection& c) override { inner_->on_shutdown(c); }
   void on_close(Connection& c, std::error_code why) override {
     inner_->on_close(c, why);
     fmt::print(stderr, "close tcp {} (in {} bytes, out {} bytes){}{}\n", c.peer().to_string(),
