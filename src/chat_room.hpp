@@ -7,9 +7,11 @@
 // room; while any member is congested, or while more than max_backlog of what was said is
 // still on its way to other loops, senders are paused (not read: the kernel pushes back on
 // them) until it drains. A member congested for ChatOptions::max_stall is not reading: it is
-// dropped ("* ADDR dropped (too slow)"). So a fast reader is never dropped for a flooder's sake,
-// and what a member can have queued is bounded by
-//     max_backlog + max_backlog (in flight) + loops x chunk_limit (being said) + announcements.
+// dropped ("* ADDR dropped (too slow)"). So a fast reader is never dropped for a flooder's sake.
+// Memory: a member's queue is at most about 2 x max_backlog + (loops + 1) x 64 KiB (what was
+// in flight when it congested the room) plus announcements, and never past the runtime's
+// max_output_queue (the connection is cut there); a paused sender keeps at most the rest of
+// one read (read_size, plus 4 bytes a message) and one unfinished line of max_line.
 //
 // Joins and leaves are announced in batches: a newcomer is greeted at once, and the loop tells
 // everyone else about all the joins of one turn with one send per member.

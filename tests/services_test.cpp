@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cctype>
 #include <thread>
+#include <vector>
 
 #include "support/loopback.hpp"
 #include "wire/udp.hpp"
@@ -169,6 +170,37 @@ TEST(Chat, StalledClientIsDroppedAndTheRoomGoesOn) {
   }
   EXPECT_GT(expected, 10);
   EXPECT_TRUE(test::reads_to_eof(stalled.stream));  // it was cut off
+}
+
+// Issue 10 item 10 in process (so TSan sees the loops): a flooder whose lines fill the readers'
+// queues is paused until they drain; no reader is dropped, none misses a line.
+TEST(Chat, FlooderIsPausedReadersAreNotDropped) {
+  constexpr std::size_t lines = 200'000;
+  auto server = start_server(tcp_options(), services::chat({.max_backlog = 32 << 10,
+                                                            .max_stall = std::chrono::seconds(5)}));
+  ASSERT_TRUE(server);
+  const auto at = *server->tcp_endpoint();
+  std::vector<Member> readers;
+  for (int i = 0; i < 3; ++i) readers.push_back(join(at));
+  Member sender = join(at);
+  for (auto& r : readers) ASSERT_TRUE(r.stream.set_receive_timeout(20s));  // a stall fails, not hangs
+  for (auto& r : readers)
+    for (auto l = r.line(); l && *l != "* " + sender.name + " joined"; l = r.line()) {}
+  std::vector<std::size_t> got(readers.size(), 0);
+  std::vector<std::thread> threads;
+  const std::string expected = "[" + sender.name + "] ";
+  for (std::size_t i = 0; i < readers.size(); ++i)
+    threads.emplace_back([&, i] {
+      while (got[i] < lines) {
+        auto l = readers[i].line();
+        if (!l || *l != expected) return;
+        ++got[i];
+      }
+    });
+  const std::string block(lines, '\n');
+  EXPECT_TRUE(sender.stream.send_all(block));
+  for (auto& t : threads) t.join();
+  for (std::size_t n : got) EXPECT_EQ(n, lines);
 }
 
 TEST(Discard, ReadsAndCountsRepliesNothing) {
