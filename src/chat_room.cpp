@@ -41,6 +41,7 @@ struct ChatBatch {
     std::uint64_t except;  // the member that does not hear it (the sender, the subject)
     std::size_t end;       // the run is text[previous end, end)
     bool announcement;
+    std::uint64_t joins;   // ChatRoom::joins when it began
   };
   std::string text;
   std::vector<Run> runs;
@@ -69,7 +70,11 @@ void ChatLoop::join(Connection& c) {
   m->index = members_.size();
   c.context = m;
   members_.push_back(m);
+  room_->joins.fetch_add(1);  // before its tick: runs begun earlier stop growing (say())
   m->joined = room_->tick();
+  // Its announcement is ordered now, before the greeting lets the client tell others to come:
+  // a member that joins after the greeting must not hear it.
+  const std::uint64_t announced = room_->tick();
   // The greeting goes first and alone: nothing the room says waits ahead of it.
   const std::string hello = "* you are " + m->name;
   if (room_->codec.check(as_bytes(hello))) {
@@ -79,7 +84,7 @@ void ChatLoop::join(Connection& c) {
     c.send(framed);
   }
   scratch_head_ = "* " + m->name;
-  say(scratch_head_, " joined", c.id(), true);
+  say(scratch_head_, " joined", c.id(), announced);
 }
 
 void ChatLoop::said(Connection& c, std::string_view message) {
@@ -92,7 +97,7 @@ void ChatLoop::said(Connection& c, std::string_view message) {
     wait_for_room(m);
     return;
   }
-  say(m.prefix, message, c.id(), false);
+  say(m.prefix, message, c.id(), 0);
 }
 
 void ChatLoop::peer_closed(Connection& c) {
@@ -117,23 +122,28 @@ void ChatLoop::left(Connection& c, std::error_code why) {
   members_.pop_back();
   const bool slow = why == std::errc::no_buffer_space;
   scratch_head_ = "* " + m->name;
-  say(scratch_head_, slow ? " dropped (too slow)" : " left", c.id(), true);
+  say(scratch_head_, slow ? " dropped (too slow)" : " left", c.id(), room_->tick());
   delete m;
 }
 
-// Frames `head` + `text` into this turn's batch. A message the codec cannot frame (too large
-// with its prefix) is not said.
+// Frames `head` + `text` into this turn's batch. An announcement comes with its place in the
+// room's order (`announced`); a message (0) takes one when its sender's run begins. A message
+// the codec cannot frame (too large with its prefix) is not said.
 void ChatLoop::say(std::string_view head, std::string_view text, std::uint64_t except,
-                   bool announcement) {
+                   std::uint64_t announced) {
+  const bool announcement = announced != 0;
   scratch_.assign(head);
   scratch_.append(text);
   const Codec& codec = room_->codec;
   if (!codec.check(as_bytes(scratch_))) return;
   if (!batch_) batch_ = std::make_shared<ChatBatch>();
   ChatBatch& b = *batch_;
+  // A run grows only while no one joined: a message said after a join is heard by the newcomer.
+  const std::uint64_t joins = room_->joins.load();
   if (announcement || b.runs.empty() || b.runs.back().except != except ||
-      b.runs.back().announcement)
-    b.runs.push_back({room_->tick(), except, b.text.size(), announcement});
+      b.runs.back().announcement || b.runs.back().joins != joins)
+    b.runs.push_back({announcement ? announced : room_->tick(), except, b.text.size(),
+                      announcement, joins});
   b.text += codec.prefix(scratch_.size());
   b.text += scratch_;
   b.text += codec.delimiter();
@@ -266,7 +276,7 @@ bool ChatLoop::pump(ChatMember& m) {
     std::memcpy(&size, m.backlog.data() + m.backlog_at, sizeof size);
     const std::string_view text(m.backlog.data() + m.backlog_at + sizeof size, size);
     m.backlog_at += sizeof size + size;
-    say(m.prefix, text, m.c->id(), false);
+    say(m.prefix, text, m.c->id(), 0);
   }
   m.backlog.clear();
   m.backlog.shrink_to_fit();

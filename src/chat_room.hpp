@@ -45,6 +45,7 @@ struct ChatRoom {
   const ChatOptions options;
   std::vector<ChatLoop*> loops;
   std::atomic<std::uint64_t> clock{0};       ///< orders joins and messages across loops
+  std::atomic<std::uint64_t> joins{0};       ///< members that ever joined, all loops
   std::atomic<std::size_t> congested{0};     ///< members over max_backlog, all loops
   std::atomic<std::size_t> in_flight{0};     ///< bytes posted to loops, not yet delivered
   std::uint64_t tick() { return clock.fetch_add(1) + 1; }
@@ -82,7 +83,7 @@ class ChatLoop {
   friend struct ChatRoom;
   static ChatMember& member(Connection& c) { return *static_cast<ChatMember*>(c.context); }
   void say(std::string_view head, std::string_view text, std::uint64_t except,
-           bool announcement);
+           std::uint64_t announced);
   void flush();
   void deliver(const ChatBatch& batch);
   void congest(ChatMember& m);
