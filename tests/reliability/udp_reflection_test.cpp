@@ -154,6 +154,8 @@ TEST(UdpReflection, TwoEchoServersOnServicePortsDoNotPingPong) {
   std::unique_ptr<Server> a, b;
   for (int tries = 0; tries < 200 && !(a && b); ++tries) {
     const auto port = static_cast<std::uint16_t>(600 + random() % 400);
+    // SO_REUSEPORT would let b share a's port (and split its traffic): never the same one.
+    if (a && a->udp_endpoint()->port() == port) continue;
     auto s = Server::create(udp_at(Endpoint::loopback(Family::v4, port), 1024), services::echo());
     if (!s) continue;  // taken: try another
     (a ? b : a) = std::move(*s);
