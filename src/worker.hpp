@@ -18,6 +18,7 @@
 #include "wire/server.hpp"
 #include "wire/tcp.hpp"
 #include "wire/udp.hpp"
+#include "reply_guard.hpp"
 
 namespace wire::detail {
 
@@ -43,6 +44,7 @@ struct Counters {
   Counter accepted, bytes_in, bytes_out, datagrams_in, datagrams_out, datagrams_dropped, pauses;
   Counter cut;  ///< connections reset at the drain deadline
   Counter refused_per_address;  ///< closed at accept: their address was at max_per_address
+  Counter refused;  ///< UDP replies refused by the ReplyGuard
 };
 
 /// Intrusive list of connections ordered by last activity, so the idle sweep looks only at the
@@ -82,6 +84,7 @@ class UdpPort final : public IoWatcher {
   static constexpr std::size_t slot = 65536;  // the largest UDP payload fits a slot
   Worker& worker_;
   UdpSocket socket_;
+  ReplyGuard guard_;  // replies that would reflect onto ourselves or a network
   std::unique_ptr<std::byte[]> in_;  // batch slots, touched only as datagrams fill them
   mmsghdr in_msgs_[batch];
   iovec in_iov_[batch];

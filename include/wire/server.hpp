@@ -77,6 +77,10 @@ struct ServerOptions {
   std::chrono::milliseconds linger_timeout = std::chrono::seconds(2);
   int backlog = 4096;    ///< connections the kernel queues per listener before accept()
   bool no_delay = true;  ///< TCP_NODELAY on accepted connections (request/response latency)
+  /// UDP replies to source ports below this are refused (inetd's rule against echo loops
+  /// between well-known services); 0 turns it off. Replies to the server's own addresses, port
+  /// 0, broadcast and multicast are always refused.
+  std::uint16_t udp_min_reply_port = 0;
 };
 
 /// Counters summed over all loops (relaxed reads: a consistent snapshot is not promised).
@@ -92,6 +96,7 @@ struct ServerStats {
   std::uint64_t connections_cut = 0;  ///< reset at the drain deadline with their work unfinished
   /// Closed right after accept(): their address already held max_per_address connections.
   std::uint64_t connections_refused_per_address = 0;
+  std::uint64_t datagrams_refused = 0;  ///< UDP replies refused: to ourselves, port 0, broadcast, multicast
 };
 
 /// The multi-core runtime (see the file comment). Thread-safety: create(), start(), wait(),

@@ -30,6 +30,7 @@ struct ServeOptions {
   bool quiet = false;
   std::string frame;  ///< --frame: "", "line" or "length"
   std::size_t max_message = default_max_message;
+  unsigned udp_min_reply_port = 1024;  ///< inetd's rule: no UDP replies to privileged ports
 };
 
 // Wraps a service to print one line per connection opened and closed.
@@ -42,6 +43,8 @@ class Logged final : public Handler {
   }
   void on_data(Connection& c, Input& in) override { inner_->on_data(c, in); }
   void on_drain(Connection& c) override { inner_->on_drain(c); }
+  void on_peer_shutdown(Connection& c) override { inner_->on_peer_shutdown(c); }
+  void on_shutdown(Connection& c) override { inner_->on_shutdown(c); }
   void on_close(Connection& c, std::error_code why) override {
     inner_->on_close(c, why);
     log("close tcp {} (in {} bytes, out {} bytes){}{}", c.peer().to_string(), c.bytes_received(),
@@ -72,6 +75,7 @@ std::optional<ServerOptions> server_options(const ServeOptions& o) {
   s.idle_timeout = seconds(o.idle_timeout);
   s.drain_timeout = seconds(o.drain_timeout);
   s.max_output_queue = o.max_queue;
+  s.udp_min_reply_port = static_cast<std::uint16_t>(o.udp_min_reply_port);
   // Backpressure must start well before the hard limit, or echo would hit the limit first.
   s.high_water = std::min(s.high_water, o.max_queue / 2);
   s.low_water = std::min(s.low_water, s.high_water / 4);
@@ -127,6 +131,9 @@ int serve(const ServeOptions& o) {
         "{} cut at the drain deadline, {} refused over --max-per-address",
         s.connections_accepted, s.bytes_received, s.bytes_sent, s.datagrams_received,
         s.datagrams_sent, s.connections_cut, s.connections_refused_per_address);
+    if (s.datagrams_refused)
+      log("refused {} UDP replies (to this server, port 0, broadcast, multicast or a port below "
+          "--udp-min-reply-port)", s.datagrams_refused);
   }
   return exit_ok;
 }
@@ -167,6 +174,11 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--drain-timeout", o->drain_timeout,
                   "On SIGINT/SIGTERM, seconds to flush queued output before closing")
       ->check(seconds_flag());
+  cmd->add_option("--udp-min-reply-port", o->udp_min_reply_port,
+                  "No UDP reply to a source port below this (inetd's rule against loops "
+                  "between services such as echo and chargen; 0: off). Replies to the server "
+                  "itself, port 0, broadcast and multicast are always refused")
+      ->check(whole_in(0, 65535));
   cmd->add_flag("--quiet,-q", o->quiet, "No per-connection lines or summary");
   cmd->add_option("--frame", o->frame,
                   "TCP in whole messages: 'line' or 'length' (4-byte big-endian length first); "
