@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -126,10 +127,13 @@ class Server {
   /// Waits for every loop to end; returns the first loop error, if any. Called from a loop's
   /// own thread (a handler) it fails with std::errc::resource_deadlock_would_occur instead.
   Result<void> wait();
-  /// start(), then wait for SIGINT, SIGTERM or SIGHUP (a closed terminal; blocked in this
-  /// thread and the loops'), then shutdown() and wait(). For a main() that is just a server.
+  /// start(), then wait for SIGINT, SIGTERM or SIGHUP (a closed terminal; not if SIGHUP is
+  /// ignored, as under nohup), blocked in this thread and the loops', then shutdown() and
+  /// wait(). For a main() that is just a server. `on_started` (if any) runs on this thread
+  /// once the signals are blocked and the loops run: the place for a "listening" line, since a
+  /// signal sent as soon as it is read is then a graceful stop, never the default death.
   /// Fails with std::errc::operation_not_permitted if the server was already started.
-  Result<void> run();
+  Result<void> run(const std::function<void()>& on_started = nullptr);
 
   /// Thread-safe.
   ServerStats stats() const;

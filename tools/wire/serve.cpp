@@ -118,10 +118,14 @@ int serve(const ServeOptions& o) {
                                               : "tcp " + o.tcp + " and udp " + o.udp;
     return report(fmt::format("cannot listen on {}", where), server.error());
   }
-  if (auto at = (*server)->tcp_endpoint()) fmt::print(stderr, "listening on tcp {}\n", at->to_string());
-  if (auto at = (*server)->udp_endpoint()) fmt::print(stderr, "listening on udp {}\n", at->to_string());
-  std::fflush(stderr);
-  auto ran = (*server)->run();
+  // Said once the stop signals are blocked: a SIGTERM sent on reading it drains, not kills.
+  auto ran = (*server)->run([&server] {
+    if (auto at = (*server)->tcp_endpoint())
+      fmt::print(stderr, "listening on tcp {}\n", at->to_string());
+    if (auto at = (*server)->udp_endpoint())
+      fmt::print(stderr, "listening on udp {}\n", at->to_string());
+    std::fflush(stderr);
+  });
   if (!ran) return report("serve", ran.error());
   if (!o.quiet) {
     const auto s = (*server)->stats();
