@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <system_error>
 
 #include "worker.hpp"
 
@@ -126,11 +127,19 @@ Result<void> Server::start() {
     return fail(std::make_error_code(std::errc::operation_not_permitted));
   outcomes_.assign(workers_.size(), Result<void>{});
   running_.store(static_cast<unsigned>(workers_.size()));
+  threads_.reserve(workers_.size());
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    threads_.emplace_back([this, i] {
-      outcomes_[i] = workers_[i]->loop().run();
-      running_.fetch_sub(1);
-    });
+    try {
+      threads_.emplace_back([this, i] {
+        outcomes_[i] = workers_[i]->loop().run();
+        running_.fetch_sub(1);
+      });
+    } catch (const std::system_error& e) {  // no thread to be had: stop those that started
+      running_.fetch_sub(static_cast<unsigned>(workers_.size() - i));
+      shutdown();
+      (void)wait();
+      return fail(e.code());
+    }
   }
   return {};
 }

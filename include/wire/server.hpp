@@ -119,7 +119,8 @@ class Server {
   EventLoop& loop(unsigned i);
 
   /// Starts one thread per loop. Once per server: a second start(), or start() after run(),
-  /// fails with std::errc::operation_not_permitted and changes nothing.
+  /// fails with std::errc::operation_not_permitted and changes nothing. If a thread cannot be
+  /// created, the loops already started are shut down and joined and the error returned.
   Result<void> start();
   /// Graceful stop: stop accepting and receiving, flush queued output within drain_timeout,
   /// close; the loops then end. Idempotent. Thread-safe (also from a handler).
