@@ -198,12 +198,10 @@ TEST_P(ProxyDrain, SessionCutAtTheDeadlineIsResetOnBothSides) {
   EXPECT_LT(o.target.bytes, data.size());
   EXPECT_EQ(o.proxy_exit, 0);
   EXPECT_EQ(o.report.at("sessions_cut"), 1u);
-  // Under --rate and --delay the proxy itself holds bytes when the cut comes. Behind a slow
-  // reader they may all sit in the kernel's send buffer instead, which the reset discards too
-  // but the proxy cannot see (bytes_dropped counts what it read and no socket took).
-  if (!c.slow_reader) {
-    EXPECT_GT(o.report.at("bytes_dropped"), 0u);
-  }
+  // Whether the proxy itself still held bytes at the cut depends on scheduling (they may all
+  // sit in kernel buffers, which the reset discards unseen), so bytes_dropped is not asserted
+  // here; what the target got is never more than what the report says its socket took.
+  EXPECT_GE(o.report.at("bytes_to_target"), o.target.bytes);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -217,13 +215,15 @@ INSTANTIATE_TEST_SUITE_P(
 // target of an upload is only written to, and a delay longer than the timeout holds the bytes
 // in the proxy. Before, both were cut, each end seeing a clean end of file after part of it.
 TEST(ProxyIdle, BusySessionsAreNotIdle) {
+  // Margins for a loaded machine: the proxy's loop must stall for 3/4 of the timeout before a
+  // correct proxy could be cut, while the unfixed one was cut one timeout into the transfer.
   for (const auto& faults : {std::vector<std::string>{"--rate", "1000000"},
-                             std::vector<std::string>{"--delay", "800"}}) {
-    const auto data = payload(1u << 20);
+                             std::vector<std::string>{"--delay", "2500"}}) {
+    const auto data = payload(faults[0] == "--rate" ? 2u << 20 : 1u << 20);
     auto target = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
     ASSERT_TRUE(target);
     std::vector<std::string> args{"proxy", "127.0.0.1:0", target->local_endpoint()->to_string(),
-                                  "-t", "1", "--idle-timeout", "0.4"};
+                                  "-t", "1", "--idle-timeout", "1"};
     args.insert(args.end(), faults.begin(), faults.end());
     auto proxy = start_wire(args);
     ASSERT_TRUE(proxy.tcp);
