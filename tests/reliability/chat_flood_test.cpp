@@ -100,6 +100,8 @@ TEST(ChatFlood, FlooderIsPausedAndEveryReaderGetsEveryLine) {
           stopped[i] = "connection ended or went silent";
           return;
         }
+        // Joins on other loops may be announced after the sender's: any order is fine.
+        if (l->starts_with("* ") && l->ends_with(" joined")) continue;
         if (*l != expected) {
           stopped[i] = "unexpected line: " + *l;
           return;
