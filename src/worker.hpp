@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "address_cap.hpp"
 #include "wire/byte_buffer.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
@@ -23,7 +24,9 @@ namespace wire::detail {
 
 /// What all workers of a server share.
 struct Shared {
+  explicit Shared(const ServerOptions& o) : options(o), per_address(o.max_per_address) {}
   ServerOptions options;
+  AddressCap per_address;  ///< accepted connections per peer address, all loops
   std::atomic<std::size_t> open{0};  ///< open connections, all loops
   std::atomic<std::uint64_t> next_id{1};
 };
@@ -40,6 +43,7 @@ struct Counter {
 struct Counters {
   Counter accepted, bytes_in, bytes_out, datagrams_in, datagrams_out, datagrams_dropped, pauses;
   Counter cut;  ///< connections reset at the drain deadline
+  Counter refused_per_address;  ///< closed at accept: their address was at max_per_address
   Counter refused;  ///< UDP replies refused by the ReplyGuard
 };
 
