@@ -206,7 +206,7 @@ namespace {
 Result<Socket> payload_file(std::size_t size) {
   Socket file(::memfd_create("wire-bench", MFD_CLOEXEC));
   if (!file.is_open()) return fail(last_system_error());
-  std::vector<std::byte> block(size, std::byte{'w'});
+  std::vector<std::byte> block(size);  // zeros, as the in-memory payload
   if (auto r = write_all(file.native_handle(), block); !r) return fail(r.error());
   return file;
 }
@@ -239,7 +239,9 @@ void run_tcp_bulk(const BenchOptions& o, const Endpoint& peer, int connections, 
   if (!arrive(control, result)) return;
 
   const double cpu_start = thread_cpu_seconds();
-  const std::vector<std::byte> payload(o.size, std::byte{'w'});
+  // Zeros: bench/run.py hands this stream to iperf3's receiver, which reads its first 37 bytes
+  // as the test's cookie; a zero cookie is the empty string the harness registered.
+  const std::vector<std::byte> payload(o.size);
   std::vector<std::byte> scratch(read_chunk);
   // Readable too: an echo server sends everything back, and not reading would stall it.
   for (std::size_t i = 0; i < streams.size(); ++i)
