@@ -53,17 +53,39 @@ def log(msg):
 class Server:
     """A server process pinned to the server core, with its TCP and UDP ports."""
 
-    def __init__(self, name, argv, port_from):
+    def __init__(self, name, argv, port_from, core=SERVER_CPU):
         self.name = name
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(["taskset", "-c", core] + argv, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.tcp, self.udp = port_from(self.proc)
 
     def cpu(self):
-        """(user, system) seconds the server has used so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) / TICK, int(fields[12]) / TICK
+        """(user, system) seconds the server has used so far: its own, its reaped children's
+        and its live descendants' (socat forks a process a connection)."""
+        def stat(pid):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                return 0, 0, 0, 0  # exited meanwhile: its time is in its parent's cutime
+            return tuple(int(x) for x in fields[11:15])
+
+        def descendants(pid):
+            kids = []
+            try:
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{tid}/children") as f:
+                        kids += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+            return kids + [g for k in kids for g in descendants(k)]
+
+        ut, st, cut, cst = stat(self.proc.pid)
+        user, system = ut + cut, st + cst
+        for pid in descendants(self.proc.pid):
+            u, s_, cu, cs = stat(pid)
+            user, system = user + u + cu, system + s_ + cs
+        return user / TICK, system / TICK
 
     def stop(self):
         if self.proc.poll() is None:
@@ -246,6 +268,8 @@ class Bench:
         self.servers = {}
         self.records = []
         self.echo_peers = list(PEERS)
+        self.proxy_ports = {}  # (proxy, "echo" | "bulk") -> port
+        self.cleanup = []
         self.only = re.compile(args.scenario) if args.scenario else None
 
     def wire_serve(self, service, tcp="127.0.0.1:0", udp="127.0.0.1:0"):
@@ -271,6 +295,8 @@ class Bench:
         self.servers["wire-sockperf"] = Server("wire-sockperf", self.wire_serve("sockperf"),
                                                ports_of_wire_serve)
         self.start_tool_servers()
+        if not self.args.no_proxy:
+            self.start_proxies()
 
     def start_tool_servers(self):
         if shutil.which("iperf3"):
@@ -288,9 +314,62 @@ class Bench:
             wait_listening(self.servers["sockperf-tcp"].tcp)
             time.sleep(0.2)  # the UDP sockperf server prints nothing reliable once bound
 
+    def start_proxies(self):
+        """The proxy scenario: wire proxy, HAProxy (TCP mode) and socat on the server core, each
+        relaying to the same backends on the load core (epoll_echo for echo, wire serve discard
+        for bulk), so the proxy is the only thing that differs."""
+        echo_peer = os.path.join(self.bin, "peers", "epoll_echo")
+        if not os.path.exists(echo_peer):
+            log("bench: epoll_echo missing; no proxy scenario")
+            return
+        self.servers["backend-echo"] = Server("backend-echo", [echo_peer, "127.0.0.1", "0"],
+                                              port_on_stdout, core=LOAD_CPU)
+        self.servers["backend-discard"] = Server(
+            "backend-discard", self.wire_serve("discard", udp=None),
+            lambda p: ports_of_wire_serve(p, ("tcp",)), core=LOAD_CPU)
+        targets = {"echo": self.servers["backend-echo"].tcp,
+                   "bulk": self.servers["backend-discard"].tcp}
+        for kind, target in targets.items():
+            self.servers[f"proxy-wire-{kind}"] = Server(
+                f"proxy-wire-{kind}", [self.wire, "proxy", "127.0.0.1:0", f"127.0.0.1:{target}",
+                                       "--threads", "1", "--max-connections", "10000"],
+                lambda p: ports_of_wire_serve(p, ("tcp",)))
+        if shutil.which("haproxy"):
+            # One process, two listeners; splice-auto: HAProxy's own zero-copy relay.
+            ports = {kind: free_port() for kind in targets}
+            conf = f"/tmp/wire-bench-haproxy-{os.getpid()}.cfg"
+            with open(conf, "w") as f:
+                f.write("global\n  nbthread 1\n  maxconn 4096\n"
+                        "defaults\n  mode tcp\n  option splice-auto\n  timeout connect 5s\n"
+                        "  timeout client 60s\n  timeout server 60s\n")
+                for kind, target in targets.items():
+                    f.write(f"listen {kind}\n  bind 127.0.0.1:{ports[kind]}\n"
+                            f"  server backend 127.0.0.1:{target}\n")
+            haproxy = Server("proxy-haproxy", ["haproxy", "-db", "-f", conf], lambda p: (None, None))
+            for kind in targets:
+                wait_listening(ports[kind])
+                self.servers[f"proxy-haproxy-{kind}"] = haproxy
+                self.proxy_ports[("haproxy", kind)] = ports[kind]
+            self.cleanup.append(conf)
+        if shutil.which("socat"):
+            for kind, target in targets.items():
+                port = free_port()
+                # fork: a process a connection (socat's only way to serve many); 128 KiB buffers
+                # and TCP_NODELAY both ways, as a socat user tuning for throughput and latency.
+                self.servers[f"proxy-socat-{kind}"] = Server(
+                    f"proxy-socat-{kind}",
+                    ["socat", "-b", "131072", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay,backlog=4096",
+                     f"TCP:127.0.0.1:{target},nodelay"], lambda p, q=port: (q, None))
+                wait_listening(port)
+                self.proxy_ports[("socat", kind)] = port
+        for kind in targets:
+            self.proxy_ports[("wire", kind)] = self.servers[f"proxy-wire-{kind}"].tcp
+
     def stop_servers(self):
         for s in self.servers.values():
             s.stop()
+        for path in self.cleanup:
+            os.unlink(path)
 
     # ---- one measurement ------------------------------------------------------------------
     def measured(self, server, fn):
@@ -394,6 +473,12 @@ class Bench:
                         "iperf3->wire": lambda z=z: self.iperf3_into_wire(z, d),
                         "wire->wire": wire_wire}
                 yield label, list(bulk), lambda c, b=bulk: b[c]()
+        proxies = sorted({p for p, _ in self.proxy_ports}, key=["wire", "haproxy", "socat"].index)
+        if proxies:
+            via = lambda kind, mode, extra: lambda c: self.wire_bench(mode, self.proxy_ports[(c, kind)], extra, d)
+            yield "proxy echo 1 conn", proxies, via("echo", "tcp-echo", ["-c", "1", "-p", "1"])
+            yield "proxy echo 100 conn", proxies, via("echo", "tcp-echo", ["-c", "100", "-p", "1"])
+            yield "proxy bulk", proxies, via("bulk", "tcp-bulk", ["-c", "1"])
         if "sockperf-udp" in self.servers:
             srv = {"wire": "wire-sockperf", "sockperf": "sockperf-udp"}
             yield ("sockperf udp ping-pong", ["wire", "sockperf"],
@@ -405,6 +490,8 @@ class Bench:
                    lambda c: self.sockperf("throughput", self.servers[srv[c]].udp, False, d))
 
     def server_of(self, scenario, candidate):
+        if scenario.startswith("proxy"):
+            return self.servers[f"proxy-{candidate}-{'bulk' if 'bulk' in scenario else 'echo'}"]
         if scenario.startswith("tcp-bulk"):
             receiver = candidate.split("->")[1]
             if candidate == "iperf3->wire":
@@ -432,7 +519,7 @@ class Bench:
                         continue
                     r.update(scenario=name, candidate=c, rep=rep, load1=load_average()[0])
                     self.records.append(r)
-                    figure = (f"{r['gbit_s']:>9.2f} Gbit/s" if name.startswith("tcp-bulk")
+                    figure = (f"{r['gbit_s']:>9.2f} Gbit/s" if "bulk" in name
                               else f"{r.get('rate', 0):>12.0f}/s")
                     log(f"  rep {rep + 1}/{self.args.reps}  {name:<24} {c:<15} {figure}")
 
@@ -504,7 +591,7 @@ def si(v):
 
 def key_metric(scenario):
     """What "faster" means in a scenario: Gbit/s for bulk, operations per second otherwise."""
-    return "gbit_s" if scenario.startswith("tcp-bulk") else "rate"
+    return "gbit_s" if "bulk" in scenario else "rate"
 
 
 def reference(scenario, cells):
@@ -574,18 +661,28 @@ def targets(table):
         ref = med(s, "iperf3->iperf3", "gbit_s")
         for pair in ("wire->iperf3", "iperf3->wire"):
             out.append((f"{s}: {pair} >= 1.0x iperf3->iperf3", ratio(med(s, pair, "gbit_s"), ref), 1.0))
+    for s in ("proxy echo 1 conn", "proxy echo 100 conn", "proxy bulk"):
+        key = key_metric(s)
+        for peer in ("haproxy", "socat"):
+            out.append((f"{s}: wire proxy ahead of {peer}", ratio(med(s, "wire", key), med(s, peer, key)), 1.0))
+        w, h = med(s, "wire", "server_cpu_us_per_op"), med(s, "haproxy", "server_cpu_us_per_op")
+        out.append((f"{s}: wire proxy CPU/op <= haproxy's", ratio(h, w), 1.0))
     return out
 
 
 def print_targets(checks):
     print("\ntargets (ratio to the bar; met when ratio >= threshold):")
-    for what, value, need in checks:
+    missing = sum(1 for _, value, _ in checks if value is None)
+    if missing:
+        print(f"  ({missing} not measured in this run: scenario skipped or failed)")
+    for what, value, need in (c for c in checks if c[1] is not None):
         verdict = "n/a" if value is None else ("met" if value >= need else "MISSED")
         print(f"  {verdict:<6} {fmt(value, 3):>7} (>= {need})  {what}")
 
 
 # One colour per candidate, the same in every panel (a colour-blind-safe palette first).
 COLOURS = {"wire": 0x0072B2, "asio": 0xE69F00, "libuv": 0x009E73, "epoll": 0x999999,
+           "haproxy": 0x009E73, "socat": 0xE69F00,
            "iperf3": 0xD55E00, "sockperf": 0xCC79A7, "iperf3->iperf3": 0xD55E00,
            "wire->iperf3": 0x56B4E9, "iperf3->wire": 0xF0E442, "wire->wire": 0x0072B2}
 SPARE_COLOURS = [0x882255, 0x44AA99, 0x332288, 0xAA4499, 0x117733]
@@ -653,6 +750,7 @@ def main():
     ap.add_argument("--udp-rate", type=int, default=50000, help="datagrams/s for udp-echo paced")
     ap.add_argument("--quick", action="store_true", help="1 repetition of 1 s: about a minute")
     ap.add_argument("--no-strace", action="store_true")
+    ap.add_argument("--no-proxy", action="store_true", help="skip the proxy scenario")
     ap.add_argument("--scenario", help="only the scenarios whose name matches this regex")
     ap.add_argument("--peer", action="append", default=[], metavar="NAME=PATH",
                     help="one more echo peer (prints its port, as bench/peers do), e.g. an old build")
