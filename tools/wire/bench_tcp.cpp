@@ -27,14 +27,17 @@ constexpr int tick_ms = 10;  // how often a quiet loop looks at control.stop
 constexpr std::size_t read_chunk = 256 * 1024;
 
 /// Connects `count` streams to `peer` (blocking, 5 s each), then makes them non-blocking.
-Result<std::vector<TcpStream>> connect_all(const Endpoint& peer, int count) {
+/// `no_delay` for request/response (each message leaves at once); a stream leaves it off, as
+/// iperf3 does, so the kernel packs full segments.
+Result<std::vector<TcpStream>> connect_all(const Endpoint& peer, int count, bool no_delay) {
   std::vector<TcpStream> streams;
   for (int i = 0; i < count; ++i) {
     wire::ConnectOptions options;
     options.timeout = std::chrono::seconds(5);
     auto s = TcpStream::connect(peer, options);
     if (!s) return fail(s.error());
-    if (auto r = s->set_no_delay(true); !r) return fail(r.error());
+    if (no_delay)
+      if (auto r = s->set_no_delay(true); !r) return fail(r.error());
     if (auto r = s->set_non_blocking(true); !r) return fail(r.error());
     streams.push_back(std::move(*s));
   }
@@ -154,7 +157,7 @@ void run_tcp_echo(const BenchOptions& o, const Endpoint& peer, int connections, 
   EchoWorker worker(o, result, progress);
   Socket ep;
   if (open_epoll(ep, result)) {
-    if (auto streams = connect_all(peer, connections); streams) {
+    if (auto streams = connect_all(peer, connections, true); streams) {
       for (auto& s : *streams) worker.add(std::move(s));
     } else {
       result.error = fmt::format("cannot connect to {}: {}", peer.to_string(), streams.error().message());
@@ -227,7 +230,7 @@ void run_tcp_bulk(const BenchOptions& o, const Endpoint& peer, int connections, 
   std::vector<TcpStream> streams;
   Socket ep, file;
   if (open_epoll(ep, result)) {
-    auto s = connect_all(peer, connections);
+    auto s = connect_all(peer, connections, false);
     if (!s) result.error = fmt::format("cannot connect to {}: {}", peer.to_string(), s.error().message());
     else streams = std::move(*s);
   }
