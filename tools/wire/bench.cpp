@@ -244,33 +244,17 @@ void print_text(const nlohmann::json& j) {
              g["system_s"].get<double>(), g["busiest_thread_share"].get<double>() * 100);
 }
 
-/// "" when lo <= value <= hi, else the usage error naming the flag and its range. NaN is out of
-/// every range. (The shape of tools/wire/command.hpp's shared range checks, to switch to them.)
-template <typename T>
-std::string out_of_range(std::string_view flag, T value, T lo, T hi, std::string_view unit = "") {
-  if (value >= lo && value <= hi) return {};
-  return fmt::format("{} must be {}..{}{} (got {})", flag, lo, hi, unit, value);
-}
-
-/// Checks every numeric option against its range; a message for a usage error, or empty.
+/// The checks a flag's own validator cannot make (they depend on the mode or on 0 meaning
+/// "none"); the ranges themselves are checked as the flags are parsed (add_bench_commands).
 std::string validate(BenchOptions& o, const ModeInfo& info) {
-  std::string why;
-  auto check = [&why](std::string problem) {
-    if (why.empty()) why = std::move(problem);
-  };
-  if (o.mode != "tcp-connect" && o.size_flag != 0)
-    check(out_of_range<std::int64_t>("--size", o.size_flag, 1,
-                                     o.mode == "udp-flood" ? 65507 : std::int64_t{max_size}, " bytes"));
-  o.size = o.size_flag > 0 ? static_cast<std::size_t>(o.size_flag) : info.default_size;
-  check(out_of_range("--connections", o.connections, 1, max_connections));
-  check(out_of_range("--pipeline", o.pipeline, 1, max_pipeline));
-  check(out_of_range("--duration", o.duration, 0.001, max_duration, " seconds"));
-  if (o.interval != 0) check(out_of_range("--interval", o.interval, min_interval, max_duration, " seconds (or 0: none)"));
-  check(out_of_range("--threads", o.threads, 1, max_threads));
-  check(out_of_range("--rate", o.rate, 0.0, max_rate, " datagrams/s (0: flat out)"));
-  check(out_of_range("--batch", o.batch, 1, max_udp_batch));
+  if (o.mode == "udp-flood" && o.size > 65507)
+    return fmt::format("--size must be 1..65507 bytes for UDP (got {})", o.size);
+  if (o.interval != 0 && o.interval < min_interval)
+    return fmt::format("--interval must be 0 (none) or {}..{} seconds (got {})", min_interval,
+                       max_duration, o.interval);
+  if (o.size == 0) o.size = info.default_size;
   o.threads = std::min(o.threads, o.connections);
-  return why;
+  return {};
 }
 
 /// CPUs this process may run on (taskset and cgroups shrink it below the machine's count).
@@ -337,20 +321,32 @@ void add_bench_commands(CLI::App& app, Action& action) {
   for (const auto& m : modes) {
     auto* sub = bench->add_subcommand(m.name, m.help);
     sub->add_option("address", options->address, "server host:port")->required();
+    // Every numeric flag has a range (the shared validators refuse NaN, infinity, "-1" for a
+    // count and garbage, naming the flag): a usage error, exit 2.
     sub->add_option("-c,--connections", options->connections, "connections (UDP: sockets; connect: slots)")
+        ->check(whole_in(1, max_connections))
         ->capture_default_str();
-    sub->add_option("-s,--size", options->size_flag, "bytes a message / write / datagram (default by mode)");
+    sub->add_option("-s,--size", options->size, "bytes a message / write / datagram (0: the mode's default)")
+        ->check(whole_in(0, max_size));
     sub->add_option("-p,--pipeline", options->pipeline, "tcp-echo: messages in flight per connection")
+        ->check(whole_in(1, max_pipeline))
         ->capture_default_str();
-    sub->add_option("-d,--duration", options->duration, "seconds of load")->capture_default_str();
+    sub->add_option("-d,--duration", options->duration, "seconds of load")
+        ->check(number_in(0.001, max_duration))
+        ->capture_default_str();
     // No -t: iperf3 users read -t as time.
     sub->add_option("--threads", options->threads, "load threads, each its own epoll loop")
+        ->check(whole_in(1, max_threads))
         ->capture_default_str();
     sub->add_option("-i,--interval", options->interval,
                     "seconds between progress lines, kept in --json as intervals (0: none)")
+        ->check(number_in(0, max_duration))
         ->capture_default_str();
-    sub->add_option("--rate", options->rate, "udp-flood: datagrams/s in total (0: flat out)");
-    sub->add_option("--batch", options->batch, "udp-flood: datagrams a sendmmsg")->capture_default_str();
+    sub->add_option("--rate", options->rate, "udp-flood: datagrams/s in total (0: flat out)")
+        ->check(number_in(0, max_rate));
+    sub->add_option("--batch", options->batch, "udp-flood: datagrams a sendmmsg")
+        ->check(whole_in(1, max_udp_batch))
+        ->capture_default_str();
     sub->add_flag("--sendfile", options->sendfile, "tcp-bulk: send with sendfile(2) from a file");
     sub->add_flag("--json", options->json, "print the result as JSON");
     sub->add_flag("-q,--quiet", options->quiet, "no progress lines");

@@ -20,8 +20,7 @@ struct BenchOptions {
   std::string mode;          ///< tcp-echo, tcp-bulk, udp-flood, tcp-connect
   std::string address;
   int connections = 1;       ///< connections (or UDP sockets, or concurrent connect slots)
-  std::int64_t size_flag = 0;  ///< --size as given (signed, so -1 is refused, not wrapped)
-  std::size_t size = 0;      ///< bytes a message / a write / a datagram (the mode's default for 0)
+  std::size_t size = 0;      ///< bytes a message / a write / a datagram; 0 means the mode's default
   int pipeline = 1;          ///< tcp-echo: messages in flight per connection
   double duration = 5;       ///< seconds of measured load
   double interval = 1;       ///< seconds between progress lines (and JSON intervals); 0: none
