@@ -10,7 +10,9 @@
 //   request (libuv re-arms the watcher when the write queue drains), which halved the rate.
 // - UDP: uv_udp_init_ex with UV_UDP_RECVMMSG, so one recvmmsg(2) reads up to 20 datagrams into a
 //   static buffer, and uv_udp_try_send answers each at once (a datagram the kernel will not take
-//   now is dropped, as UDP may; no send request, no allocation).
+//   now is dropped, as UDP may; no send request, no allocation). libuv 1.44 has no batched send:
+//   uv_udp_send from a receive callback also calls sendmsg at once, with a request and a
+//   callback more, so one sendmsg a datagram is libuv's floor (epoll_echo's sendmmsg is not).
 // - TCP_NODELAY on every connection, listen backlog 4096, as the other peers.
 // Usage: uv_echo [HOST] [PORT]; prints the bound port (TCP and UDP share it).
 #include <uv.h>
