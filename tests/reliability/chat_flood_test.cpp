@@ -131,7 +131,7 @@ TEST(ChatFlood, FlooderIsPausedAndEveryReaderGetsEveryLine) {
 TEST(ChatJoinStorm, NewcomerIsGreetedPromptlyAfter2500Joins) {
   constexpr std::size_t members = 2500;
   raise_fd_limit(20000);
-  Running server = serve("chat", {"-t", "2"});
+  Running server = serve("chat", {"-t", "2", "--max-per-address", "0"});
   ASSERT_TRUE(server.tcp);
   const Endpoint at = *server.tcp;
   std::vector<int> fds;
