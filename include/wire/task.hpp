@@ -222,8 +222,8 @@ class CancelScope {
   EventLoop::TimerId timer_ = 0;
 };
 
-/// Starts `task` on `loop`, detached: its frame is freed when it ends. Thread-safe (from
-/// another thread the start is posted to the loop). The task must end before the loop is
+/// Starts `task` on `loop`, detached: its frame is freed when it ends. Thread-safe: the start
+/// is posted to the loop. The task must end before the loop is
 /// destroyed; give it a scope or timeouts so it does.
 void spawn(EventLoop& loop, Task<void> task, CancelScope* scope = nullptr);
 

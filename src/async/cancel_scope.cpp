@@ -77,8 +77,8 @@ void spawn(EventLoop& loop, Task<void> task, CancelScope* scope) {
     self.destroy();
     return std::noop_coroutine();
   };
-  if (loop.in_loop_thread()) h.resume();
-  else loop.post([h] { h.resume(); });
+  // Always posted: before run() starts, in_loop_thread() is true on every thread.
+  loop.post([h] { h.resume(); });
 }
 
 }  // namespace wire
