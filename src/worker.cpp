@@ -135,6 +135,7 @@ Result<Connection*> Worker::connect(const Endpoint& to) {
   const int fd = s->release();
   auto* c = new Connection(*this, fd, to, shared_.next_id.fetch_add(1, std::memory_order_relaxed));
   c->connecting_ = true;
+  c->outbound_ = true;
   if (auto r = loop_->watch(fd, io::read | io::write | io::edge, *c); !r) {
     delete c;
     return fail(r.error());

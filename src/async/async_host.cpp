@@ -27,6 +27,7 @@ AsyncHost::~AsyncHost() {
 }
 
 void AsyncHost::on_connect(Connection& c) {
+  if (!worker_) worker_ = &c.worker_;  // a server's host learns its worker here
   if (StreamState* s = state_of(c)) {  // outbound, opened by connect()
     if (s->connector) {
       auto h = std::exchange(s->connector, nullptr)->established();
