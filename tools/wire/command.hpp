@@ -28,6 +28,7 @@ void add_demo_command(CLI::App& app, Action& action);
 void add_bench_commands(CLI::App& app, Action& action);
 void add_serve_command(CLI::App& app, Action& action);
 void add_proxy_command(CLI::App& app, Action& action);
+void add_probe_command(CLI::App& app, Action& action);  // under tcp: call after add_tcp_commands
 
 /// Prints "wire: <what>: <error message>" on stderr; returns exit_failure.
 int report(std::string_view what, std::error_code ec);
