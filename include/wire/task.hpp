@@ -81,30 +81,42 @@ struct PromiseBase {
 
   /// Ends a task: resume whoever waits, by symmetric transfer (no stack growth).
   struct FinalAwaiter {
+    /// never ready: the task is ending
     bool await_ready() const noexcept { return false; }
+    /// resumes the waiter or calls on_done
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
       PromiseBase& p = self.promise();
       if (p.on_done) return p.on_done(p.done_context, self);
       return p.continuation ? p.continuation : std::noop_coroutine();
     }
+    /// never resumed
     void await_resume() const noexcept {}
   };
+  /// tasks are lazy
   std::suspend_always initial_suspend() const noexcept { return {}; }
+  /// see FinalAwaiter
   FinalAwaiter final_suspend() const noexcept { return {}; }
+  /// no exception crosses wire: one that escapes a task terminates
   void unhandled_exception() const noexcept { std::terminate(); }
 };
 
 /// The value slot of a Task<T>'s promise.
 template <class T>
 struct ValueSlot {
+  /// the value, once returned
   std::optional<T> value;
+  /// co_return stores the value
   void return_value(T v) { value.emplace(std::move(v)); }
+  /// moves the value out
   T take() { return std::move(*value); }
 };
+/// the value slot of Task<void>: nothing to hold
 template <>
 struct ValueSlot<void> {
+  /// co_return; with no value
   void return_void() const noexcept {}
+  /// nothing to move out
   void take() const noexcept {}
 };
 
@@ -236,6 +248,7 @@ T run(EventLoop& loop, Task<T> task);
 namespace detail {
 /// The client-side connection runtime of a loop for run(): made and torn down around it.
 class AsyncHost;
+/// makes the client-side connection runtime of `loop` (for run())
 std::unique_ptr<AsyncHost, void (*)(AsyncHost*)> make_client_host(EventLoop& loop);
 }  // namespace detail
 
@@ -268,13 +281,17 @@ namespace detail {
 
 /// Reads the awaiting task's promise without suspending.
 struct PromiseAwaiter {
+  /// the promise read
   PromiseBase* promise = nullptr;
+  /// Never ready, but never suspends either (await_suspend returns false).
   bool await_ready() const noexcept { return false; }
+  /// Reads the promise and goes on.
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) noexcept {
     promise = &promise_of(h);
     return false;
   }
+  /// The promise.
   PromiseBase& await_resume() const noexcept { return *promise; }
 };
 /// The awaiting task's promise, for wire's own coroutines.
@@ -282,6 +299,7 @@ inline PromiseAwaiter current_promise() noexcept { return {}; }
 
 /// Yields the awaiting task's loop without suspending.
 struct LoopAwaiter : PromiseAwaiter {
+  /// the loop
   EventLoop& await_resume() const noexcept { return *promise->loop; }
 };
 
@@ -294,10 +312,15 @@ namespace detail {
 
 /// Moves the awaiting task to `loop` (posted: any thread may own it), with `scope` and `host`.
 struct Hop {
+  /// where to go
   EventLoop* loop;
+  /// the scope to run under there (null: none)
   CancelScope* scope;
+  /// the connection runtime there (null: none)
   AsyncHost* host;
+  /// Never ready: the task moves.
   bool await_ready() const noexcept { return false; }
+  /// Posts the task's resumption to the target loop.
   template <class P>
   void await_suspend(std::coroutine_handle<P> h) const {
     PromiseBase& p = promise_of(h);
@@ -306,6 +329,7 @@ struct Hop {
     p.host = host;
     loop->post([h] { h.resume(); });
   }
+  /// Now on the target loop.
   void await_resume() const noexcept {}
 };
 

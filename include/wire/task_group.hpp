@@ -90,10 +90,13 @@ namespace detail {
 template <class T>
 class Gather {
  public:
+  /// runs `tasks`; with `first_wins` the first to end cancels the rest
   Gather(std::vector<Task<T>> tasks, bool first_wins) noexcept
       : tasks_(std::move(tasks)), first_wins_(first_wins), values_(tasks_.size()) {}
 
+  /// ready at once with no tasks
   bool await_ready() const noexcept { return tasks_.empty(); }
+  /// starts every task under a scope below the awaiting task's
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) {
     PromiseBase& parent = promise_of(h);
@@ -119,14 +122,17 @@ class Gather {
     scope_.reset();
     return false;
   }
+  /// all have ended
   void await_resume() const noexcept {}
 
+  /// every value, in order
   std::vector<T> take_all() {
     std::vector<T> out;
     out.reserve(values_.size());
     for (auto& v : values_) out.push_back(std::move(*v));
     return out;
   }
+  /// the winner's index and value
   std::pair<std::size_t, T> take_first() { return {first_, std::move(*values_[first_])}; }
 
  private:
