@@ -53,13 +53,13 @@ struct ProxyFaults {
 /// What a Proxy listens on, where it relays to, and what it does on the way.
 /// Thread-safety: a plain value; copies are independent.
 struct ProxyOptions {
-  Endpoint listen;     ///< where clients connect (port 0: the kernel picks)
-  Endpoint target;     ///< where their traffic goes
+  Endpoint listen{};   ///< where clients connect (port 0: the kernel picks)
+  Endpoint target{};   ///< where their traffic goes
   bool udp = false;    ///< relay UDP datagrams instead of TCP connections
-  ProxyFaults faults;  ///< all off by default
+  ProxyFaults faults{};  ///< all off by default
   /// Threads, limits and timeouts (its tcp and udp fields are ignored). Connections count both
   /// sides: a relayed TCP connection uses two of max_connections.
-  ServerOptions server;
+  ServerOptions server{};
 };
 
 /// What a Proxy did, summed over its loops (relaxed reads: not a consistent snapshot).

@@ -36,8 +36,8 @@ struct Shared;
 
 /// How a Server listens, how many loops it runs, and the limits it enforces (all on by default).
 struct ServerOptions {
-  std::optional<Endpoint> tcp;  ///< listen for TCP here (port 0: the kernel picks)
-  std::optional<Endpoint> udp;  ///< receive UDP here
+  std::optional<Endpoint> tcp{};  ///< listen for TCP here (port 0: the kernel picks)
+  std::optional<Endpoint> udp{};  ///< receive UDP here
   unsigned threads = 0;         ///< event loops; 0 means one per core
   /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
   std::size_t max_connections = 10'000;

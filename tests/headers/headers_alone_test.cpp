@@ -17,6 +17,15 @@ TEST(Headers, EachCompilesAloneAndOptionsTakeDesignatedInitializers) {
   EXPECT_EQ(group.timeout, 5s);
   EXPECT_TRUE(group.cancel_on_failure);
   EXPECT_FALSE(group2.cancel_on_failure);
+  // The library's other options structs: any one field named, the rest defaulted.
+  wire::ServerOptions server{.threads = 1};
+  wire::ConnectOptions connect{.timeout = 1s};
+  wire::ProxyOptions proxy{.target = wire::Endpoint::loopback(wire::Family::v4, 1)};
+  wire::MessageServerOptions messages{.codec = wire::Codec::lines()};
+  EXPECT_EQ(server.threads, 1u);
+  EXPECT_EQ(connect.timeout, 1s);
+  EXPECT_EQ(proxy.target.port(), 1);
+  (void)messages;
 }
 
 }  // namespace
