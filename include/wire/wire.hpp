@@ -3,6 +3,7 @@
 /// The whole of libwire in one include: blocking sockets, framing, the event loop, the
 /// multi-core server runtime with its Handlers and services, the proxy, and coroutines.
 #include "wire/async_stream.hpp"
+#include "wire/async_udp.hpp"
 #include "wire/async_wait.hpp"
 #include "wire/byte_buffer.hpp"
 #include "wire/connection.hpp"
