@@ -68,8 +68,10 @@ class AsyncUdpSocket {
   /// Binds `local` (port 0: the kernel picks) and registers on `loop`. Loop thread (or before
   /// the loop runs).
   [[nodiscard]] static Result<AsyncUdpSocket> open(EventLoop& loop, const Endpoint& local);
-  AsyncUdpSocket(AsyncUdpSocket&&) noexcept;
-  AsyncUdpSocket& operator=(AsyncUdpSocket&&) noexcept;
+  /// Takes `other`'s socket.
+  AsyncUdpSocket(AsyncUdpSocket&& other) noexcept;
+  /// Closes this socket, then takes `other`'s.
+  AsyncUdpSocket& operator=(AsyncUdpSocket&& other) noexcept;
   /// Unregisters and closes.
   ~AsyncUdpSocket();
 
