@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <dirent.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <latch>
 #include <semaphore>
@@ -36,6 +39,26 @@ std::size_t open_fds() {
 }
 
 long frames() { return wire::detail::live_task_frames.load(); }
+
+// Descriptors registered in this process's epoll instances (the "tfd:" lines of their fdinfo).
+std::size_t registrations() {
+  std::size_t n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (auto* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char link[64] = {};
+    const std::string path = std::string("/proc/self/fd/") + e->d_name;
+    if (::readlink(path.c_str(), link, sizeof link - 1) <= 0) continue;
+    if (std::string_view(link) != "anon_inode:[eventpoll]") continue;
+    FILE* f = std::fopen((std::string("/proc/self/fdinfo/") + e->d_name).c_str(), "r");
+    if (!f) continue;
+    char line[256];
+    while (std::fgets(line, sizeof line, f)) n += std::string_view(line).starts_with("tfd:");
+    std::fclose(f);
+  }
+  ::closedir(d);
+  return n;
+}
 
 struct EchoServer {
   std::unique_ptr<wire::Server> server;
@@ -154,6 +177,7 @@ TEST(Stream, CancelMidConnectLeaksNothing) {
   Unresponsive a;
   const auto fds = open_fds();
   auto loop = make_loop();
+  const auto registered = registrations();  // the loop's own wake-up descriptor
   auto r = wire::run(*loop, [](Endpoint to) -> Task<Result<void>> {
     wire::TaskGroup group({.timeout = 100ms});
     for (int i = 0; i < 20; ++i)
@@ -167,6 +191,7 @@ TEST(Stream, CancelMidConnectLeaksNothing) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), std::errc::timed_out);
   EXPECT_EQ(frames(), 0);
+  EXPECT_EQ(registrations(), registered);
   loop.reset();
   EXPECT_EQ(open_fds(), fds);
 }
@@ -178,6 +203,7 @@ TEST(Stream, CancelMidReadAndMidWriteLeaksNothing) {
   const Endpoint at = silent.local_endpoint().value();
   const auto fds = open_fds();
   auto loop = make_loop();
+  const auto registered = registrations();
   struct Outcome {
     Result<std::size_t> read, write;
     std::size_t written = 0;
@@ -200,6 +226,7 @@ TEST(Stream, CancelMidReadAndMidWriteLeaksNothing) {
   EXPECT_GT(out.written, 0u);
   EXPECT_LT(out.written, 64u << 20);
   EXPECT_EQ(frames(), 0);
+  EXPECT_EQ(registrations(), registered);
   loop.reset();
   EXPECT_EQ(open_fds(), fds);
 }
