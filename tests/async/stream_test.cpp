@@ -177,8 +177,15 @@ TEST(Stream, CancelMidConnectLeaksNothing) {
   Unresponsive a;
   const auto fds = open_fds();
   auto loop = make_loop();
-  const auto registered = registrations();  // the loop's own wake-up descriptor
-  auto r = wire::run(*loop, [](Endpoint to) -> Task<Result<void>> {
+  // Counted inside the task, right after the cancellation: released at once, not at tear-down.
+  struct Counts {
+    std::size_t fds_before = 0, fds_after = 0, reg_before = 0, reg_after = 0;
+    long frames_before = 0, frames_after = 0;
+  } n;
+  auto r = wire::run(*loop, [](Endpoint to, Counts& c) -> Task<Result<void>> {
+    c.fds_before = open_fds();
+    c.reg_before = registrations();
+    c.frames_before = frames();
     wire::TaskGroup group({.timeout = 100ms});
     for (int i = 0; i < 20; ++i)
       group.spawn([](Endpoint e) -> Task<Result<void>> {
@@ -186,12 +193,18 @@ TEST(Stream, CancelMidConnectLeaksNothing) {
         if (!s) co_return wire::fail(s.error());
         co_return Result<void>{};
       }(to));
-    co_return co_await group.join();
-  }(a.at));
+    auto joined = co_await group.join();
+    c.fds_after = open_fds();
+    c.reg_after = registrations();
+    c.frames_after = frames();
+    co_return joined;
+  }(a.at, n));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), std::errc::timed_out);
+  EXPECT_EQ(n.fds_after, n.fds_before);
+  EXPECT_EQ(n.reg_after, n.reg_before);
+  EXPECT_EQ(n.frames_after, n.frames_before);
   EXPECT_EQ(frames(), 0);
-  EXPECT_EQ(registrations(), registered);
   loop.reset();
   EXPECT_EQ(open_fds(), fds);
 }
@@ -207,6 +220,7 @@ TEST(Stream, CancelMidReadAndMidWriteLeaksNothing) {
   struct Outcome {
     Result<std::size_t> read, write;
     std::size_t written = 0;
+    std::size_t fds_after = 0;
   };
   auto out = wire::run(*loop, [](Endpoint to) -> Task<Outcome> {
     Outcome o{wire::fail(std::error_code{}), wire::fail(std::error_code{})};
@@ -217,6 +231,8 @@ TEST(Stream, CancelMidReadAndMidWriteLeaksNothing) {
     std::vector<std::byte> big(64u << 20);
     o.write = co_await s->write_all(big, 200ms);
     o.written = s->partial();
+    s->reset();  // the stream is dropped: its descriptor must go now
+    o.fds_after = open_fds();
     co_return o;
   }(at));
   ASSERT_FALSE(out.read);
@@ -227,6 +243,7 @@ TEST(Stream, CancelMidReadAndMidWriteLeaksNothing) {
   EXPECT_LT(out.written, 64u << 20);
   EXPECT_EQ(frames(), 0);
   EXPECT_EQ(registrations(), registered);
+  EXPECT_EQ(out.fds_after, fds + 2);  // the loop's epoll and eventfd only
   loop.reset();
   EXPECT_EQ(open_fds(), fds);
 }
