@@ -51,8 +51,8 @@ struct ServerOptions {
   /// The largest duration honoured (about 100 years); longer ones are clamped to it.
   static constexpr std::chrono::milliseconds max_duration = std::chrono::hours(24 * 365 * 100);
 
-  std::optional<Endpoint> tcp;  ///< listen for TCP here (port 0: the kernel picks)
-  std::optional<Endpoint> udp;  ///< receive UDP here
+  std::optional<Endpoint> tcp{};  ///< listen for TCP here (port 0: the kernel picks)
+  std::optional<Endpoint> udp{};  ///< receive UDP here
   unsigned threads = 0;         ///< event loops; 0 means one per core
   /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
   std::size_t max_connections = 10'000;

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   wire::cli::add_bench_commands(app, action);
   wire::cli::add_serve_command(app, action);
   wire::cli::add_proxy_command(app, action);
+  wire::cli::add_probe_command(app, action);
 
   try {
     app.parse(argc, argv);
