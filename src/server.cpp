@@ -208,6 +208,7 @@ ServerStats Server::stats() const {
     s.accept_pauses += c.pauses.get();
     s.connections_cut += c.cut.get();
     s.connections_refused_per_address += c.refused_per_address.get();
+    s.datagrams_refused += c.refused.get();
   }
   return s;
 }

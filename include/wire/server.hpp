@@ -51,8 +51,8 @@ struct ServerOptions {
   /// The largest duration honoured (about 100 years); longer ones are clamped to it.
   static constexpr std::chrono::milliseconds max_duration = std::chrono::hours(24 * 365 * 100);
 
-  std::optional<Endpoint> tcp;  ///< listen for TCP here (port 0: the kernel picks)
-  std::optional<Endpoint> udp;  ///< receive UDP here
+  std::optional<Endpoint> tcp{};  ///< listen for TCP here (port 0: the kernel picks)
+  std::optional<Endpoint> udp{};  ///< receive UDP here
   unsigned threads = 0;         ///< event loops; 0 means one per core
   /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
   std::size_t max_connections = 10'000;
@@ -78,6 +78,10 @@ struct ServerOptions {
   std::chrono::milliseconds linger_timeout = std::chrono::seconds(2);
   int backlog = 4096;    ///< connections the kernel queues per listener before accept()
   bool no_delay = true;  ///< TCP_NODELAY on accepted connections (request/response latency)
+  /// UDP replies to source ports below this are refused (inetd's rule against echo loops
+  /// between well-known services); 0 turns it off. Replies to the server's own addresses, port
+  /// 0, broadcast and multicast are always refused.
+  std::uint16_t udp_min_reply_port = 0;
 };
 
 /// Counters summed over all loops (relaxed reads: a consistent snapshot is not promised).
@@ -93,6 +97,7 @@ struct ServerStats {
   std::uint64_t connections_cut = 0;  ///< reset at the drain deadline with their work unfinished
   /// Closed right after accept(): their address already held max_per_address connections.
   std::uint64_t connections_refused_per_address = 0;
+  std::uint64_t datagrams_refused = 0;  ///< UDP replies refused: to ourselves, port 0, broadcast, multicast
 };
 
 /// The multi-core runtime (see the file comment). Thread-safety: create(), start(), wait(),
