@@ -25,6 +25,7 @@ namespace wire::detail {
 /// What all workers of a server share.
 struct Shared {
   explicit Shared(const ServerOptions& o) : options(o), per_address(o.max_per_address) {}
+  Shared() : Shared(ServerOptions{}) {}  // a client-side worker's (it accepts nothing)
   ServerOptions options;
   AddressCap per_address;  ///< accepted connections per peer address, all loops
   std::atomic<std::size_t> open{0};  ///< open connections, all loops

@@ -57,7 +57,7 @@ struct ServerOptions {
   /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
   std::size_t max_connections = 10'000;
   /// Open accepted connections from one peer address (IPv4 address, or IPv6 /64 prefix)
-  /// across all loops; a connection past it is closed at once, right after accept(), and
+  /// across all loops; a connection past it is reset (RST) right after accept(), and
   /// counted in ServerStats::connections_refused_per_address. 0 disables the cap. The default
   /// lets one host (a NAT gateway, a load generator) hold up to 256 of the default 10,000
   /// slots (2.5 %), so filling the server takes at least 40 addresses (as nginx's limit_conn).
