@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "address_cap.hpp"
 #include "wire/byte_buffer.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
@@ -17,12 +18,15 @@
 #include "wire/server.hpp"
 #include "wire/tcp.hpp"
 #include "wire/udp.hpp"
+#include "reply_guard.hpp"
 
 namespace wire::detail {
 
 /// What all workers of a server share.
 struct Shared {
+  explicit Shared(const ServerOptions& o) : options(o), per_address(o.max_per_address) {}
   ServerOptions options;
+  AddressCap per_address;  ///< accepted connections per peer address, all loops
   std::atomic<std::size_t> open{0};  ///< open connections, all loops
   std::atomic<std::uint64_t> next_id{1};
 };
@@ -39,6 +43,8 @@ struct Counter {
 struct Counters {
   Counter accepted, bytes_in, bytes_out, datagrams_in, datagrams_out, datagrams_dropped, pauses;
   Counter cut;  ///< connections reset at the drain deadline
+  Counter refused_per_address;  ///< closed at accept: their address was at max_per_address
+  Counter refused;  ///< UDP replies refused by the ReplyGuard
 };
 
 /// Intrusive list of connections ordered by last activity, so the idle sweep looks only at the
@@ -78,6 +84,7 @@ class UdpPort final : public IoWatcher {
   static constexpr std::size_t slot = 65536;  // the largest UDP payload fits a slot
   Worker& worker_;
   UdpSocket socket_;
+  ReplyGuard guard_;  // replies that would reflect onto ourselves or a network
   std::unique_ptr<std::byte[]> in_;  // batch slots, touched only as datagrams fill them
   mmsghdr in_msgs_[batch];
   iovec in_iov_[batch];
@@ -96,6 +103,9 @@ class UdpPort final : public IoWatcher {
 class Worker {
  public:
   Worker(Shared& shared, std::unique_ptr<EventLoop> loop);
+  /// A client-side worker (outbound connections only) on a loop it does not own; its
+  /// destructor leaves the loop usable (timers and batch hook dropped).
+  Worker(Shared& shared, EventLoop& loop);
   ~Worker();
   Result<void> set_listener(TcpListener listener);
   Result<void> set_udp(UdpSocket socket);
@@ -133,7 +143,8 @@ class Worker {
   void stop_if_drained();
 
   Shared& shared_;
-  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<EventLoop> owned_loop_;  // null for a client-side worker
+  EventLoop* loop_;
   std::unique_ptr<Handler> handler_;
   Counters counters_;
   std::size_t read_size_;

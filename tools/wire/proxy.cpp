@@ -42,39 +42,6 @@ std::chrono::milliseconds millis(double ms) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(ms)));
 }
 
-// One diagnostic line on stderr, best effort: nothing here throws, a failed write is dropped.
-void say(const std::string& line) noexcept {
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fputc('\n', stderr);
-  std::fflush(stderr);
-  std::clearerr(stderr);
-}
-
-// fmt::format can only fail on memory; the proxy goes on without the line.
-template <typename... Args>
-void say(fmt::format_string<Args...> format, Args&&... args) noexcept {
-  try {
-    say(fmt::format(format, std::forward<Args>(args)...));
-  } catch (...) {
-  }
-}
-
-// A number in [low, high], NaN refused (CLI::Range lets NaN through: every comparison is false).
-CLI::Validator within(double low, double high) {
-  return CLI::Validator(
-      [low, high](std::string& text) -> std::string {
-        double v = 0;
-        try {
-          v = std::stod(text);
-        } catch (...) {
-          return "not a number: " + text;
-        }
-        if (!(v >= low && v <= high))
-          return fmt::format("{} is not in [{} - {}]", text, low, high);
-        return {};
-      },
-      fmt::format("NUMBER in [{} - {}]", low, high));
-}
 
 // "wire: proxy: cannot connect to target ADDR: why", at most one a second from all loops; the
 // failures in between are counted in the next line (and in the report's connect_failures).
@@ -95,10 +62,10 @@ class ConnectFailureLog {
       suppressed = std::exchange(suppressed_, 0);
     }
     if (suppressed)
-      say("wire: proxy: cannot connect to target {}: {} ({} more failures not shown)", target_,
+      log("wire: proxy: cannot connect to target {}: {} ({} more failures not shown)", target_,
           why.message(), suppressed);
     else
-      say("wire: proxy: cannot connect to target {}: {}", target_, why.message());
+      log("wire: proxy: cannot connect to target {}: {}", target_, why.message());
   }
 
  private:
@@ -136,7 +103,7 @@ void serve_until_stopped(Proxy& proxy, const sigset_t& signals) {
     const int sig = ::sigwaitinfo(&signals, nullptr);
     if (sig < 0 && errno == EINTR) continue;
     if (sig == SIGUSR1) {
-      say(format_report(proxy.stats()));
+      log_line(format_report(proxy.stats()));
       continue;
     }
     return;
@@ -149,7 +116,7 @@ int run_proxy(const ProxyCommand& c) {
   const char* kind = c.udp ? "udp" : "tcp";
   auto proxy = Proxy::create(*options);
   if (!proxy) {
-    say("wire: cannot listen on {} {}: {}", kind, c.listen, proxy.error().message());
+    log("wire: cannot listen on {} {}: {}", kind, c.listen, proxy.error().message());
     return exit_failure;
   }
   sigset_t signals;
@@ -158,44 +125,43 @@ int run_proxy(const ProxyCommand& c) {
   // Blocked before the loops start, so their threads inherit the mask and only sigwait sees them.
   ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (auto r = (*proxy)->start(); !r) {
-    say("wire: proxy: {}", r.error().message());
+    log("wire: proxy: {}", r.error().message());
     return exit_failure;
   }
-  say("listening on {} {}", kind, (*proxy)->endpoint().to_string());
+  log("listening on {} {}", kind, (*proxy)->endpoint().to_string());
   serve_until_stopped(**proxy, signals);
   (*proxy)->shutdown();
   auto ran = (*proxy)->wait();
-  say(format_report((*proxy)->stats()));
+  log_line(format_report((*proxy)->stats()));
   if (!ran) {
-    say("wire: proxy: {}", ran.error().message());
+    log("wire: proxy: {}", ran.error().message());
     return exit_failure;
   }
   return exit_ok;
 }
 
 void add_fault_options(CLI::App* cmd, ProxyCommand& c) {
-  const auto probability = within(0, 1);
-  const auto one_day_ms = within(0, 86'400'000);
+  const auto probability = number_in(0, 1);
   cmd->add_option("--delay", c.delay_ms, "Hold each piece of data (TCP) or datagram this many ms")
-      ->check(one_day_ms);
+      ->check(millis_flag());
   cmd->add_option("--jitter", c.jitter_ms, "Add a random 0..MS to each delay")
-      ->check(one_day_ms);
+      ->check(millis_flag());
   cmd->add_option("--rate", c.faults.rate,
                   "TCP: bytes per second in each direction of each connection (0: no limit)")
-      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 40));
+      ->check(whole_in(0, std::uint64_t{1} << 40));
   cmd->add_option("--split", c.faults.split,
                   "TCP: forward in separate sends of at most N bytes (1 included)")
-      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30));
+      ->check(whole_in(0, std::uint64_t{1} << 24));
   cmd->add_option("--reset-after", c.faults.reset_after,
                   "TCP: reset both sides (RST) after N bytes relayed on a connection")
-      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 62));
+      ->check(whole_in(0, std::uint64_t{1} << 62));
   cmd->add_option("--max-held", c.faults.max_held,
                   "UDP: datagrams held back by --delay/--jitter at once, whole proxy; more are "
                   "dropped and counted (held_overflow)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+      ->check(whole_in(1, std::uint64_t{1} << 24));
   cmd->add_option("--max-held-bytes", c.faults.max_held_bytes,
                   "UDP: bytes held back by --delay/--jitter at once, whole proxy (as --max-held)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34));
+      ->check(whole_in(1, std::uint64_t{1} << 34));
   cmd->add_option("--loss", c.faults.loss, "UDP: drop each datagram with probability P")
       ->check(probability);
   cmd->add_option("--duplicate", c.faults.duplicate,
@@ -204,8 +170,8 @@ void add_fault_options(CLI::App* cmd, ProxyCommand& c) {
   cmd->add_option("--reorder", c.faults.reorder,
                   "UDP: hold a datagram back until after the next one with probability P")
       ->check(probability);
-  cmd->add_option("--seed", c.faults.seed, "Random seed, for repeatable runs (0: random)");
-  // Garbage, negatives and NaN in these are usage errors naming the option (CLI11 says which).
+  cmd->add_option("--seed", c.faults.seed, "Random seed, for repeatable runs (0: random)")
+      ->check(whole_in(0, UINT64_MAX));
 }
 
 }  // namespace
@@ -230,17 +196,17 @@ void add_proxy_command(CLI::App& app, Action& action) {
   cmd->add_flag("--tcp", c->tcp, "Relay TCP connections (the default)")->excludes(udp);
   add_fault_options(cmd, *c);
   cmd->add_option("--threads,-t", c->threads, "Event loops, one per thread (0: one per core)")
-      ->check(CLI::Range(0u, 1024u));
+      ->check(whole_in(0, 1024));
   cmd->add_option("--max-connections", c->max_connections,
                   "Open TCP connections (both sides count) or UDP flows at most")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+      ->check(whole_in(1, std::uint64_t{1} << 24));
   cmd->add_option("--idle-timeout", c->idle_timeout,
                   "Close a connection or forget a UDP flow idle this many seconds (0: never)")
-      ->check(within(0, 31'536'000));
+      ->check(seconds_flag());
   cmd->add_option("--drain-timeout", c->drain_timeout,
                   "On SIGINT/SIGTERM, keep relaying open sessions this many seconds; those still "
                   "open then are reset (RST) on both sides and counted (sessions_cut)")
-      ->check(within(0, 31'536'000));
+      ->check(seconds_flag());
   cmd->callback([&action, c] { action = [c] { return run_proxy(*c); }; });
 }
 
