@@ -131,7 +131,7 @@ void AsyncHost::on_close(Connection& c, std::error_code reason) {
 
 // The client-side runtime: a worker with no listener on the caller's loop.
 struct AsyncHost::Client {
-  Shared shared;
+  Shared shared{ServerOptions{}};  // Shared has no default constructor since the per-address cap
   Worker worker;
   explicit Client(EventLoop& loop) : shared(options()), worker(shared, loop) {}
   static ServerOptions options() {

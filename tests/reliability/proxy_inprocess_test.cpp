@@ -12,6 +12,7 @@
 #include "reliability/harness.hpp"
 #include "wire/proxy.hpp"
 #include "wire/services.hpp"
+#include "wire/udp.hpp"
 
 namespace wire::reliability {
 namespace {
@@ -146,6 +147,45 @@ TEST(ProxyInProcess, TargetDownIsReportedAndItsBytesAreNotCounted) {
   EXPECT_EQ(stats.connect_failures, 1u);
   EXPECT_EQ(stats.bytes_to_target, 0u);
   EXPECT_LE(stats.bytes_dropped, 5u) << format_report(stats);
+}
+
+// The UDP flow cap and the held-datagram cap are the whole proxy's, shared by its loops (run
+// under TSan: the budgets are atomics every loop takes from).
+TEST(ProxyInProcess, UdpCapsAreSharedByTheLoops) {
+  auto target = UdpSocket::open(Endpoint::loopback(Family::v4, 0));
+  ASSERT_TRUE(target);
+  ProxyOptions po;
+  po.udp = true;
+  po.listen = Endpoint::loopback(Family::v4, 0);
+  po.target = *target->local_endpoint();
+  po.server.threads = 2;
+  po.server.max_connections = 3;
+  po.faults.delay = 60s;  // nothing is released during the test: every datagram is held
+  po.faults.max_held = 5;
+  auto proxy = Proxy::create(po);
+  ASSERT_TRUE(proxy);
+  ASSERT_TRUE((*proxy)->start());
+  std::vector<UdpSocket> clients;
+  std::uint64_t sent = 0;
+  for (int c = 0; c < 8; ++c) {
+    auto s = UdpSocket::open(Family::v4);
+    ASSERT_TRUE(s);
+    for (int i = 0; i < 4; ++i)
+      ASSERT_TRUE(s->send_to(std::string_view("datagram"), (*proxy)->endpoint()));
+    sent += 4;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while ((*proxy)->stats().datagrams_in < sent && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);  // polling an observable count, bounded
+    clients.push_back(std::move(*s));
+  }
+  (*proxy)->shutdown();
+  ASSERT_TRUE((*proxy)->wait());
+  const auto stats = (*proxy)->stats();
+  EXPECT_EQ(stats.datagrams_in, 32u);
+  EXPECT_EQ(stats.send_errors, 20u);    // 5 clients over the flow cap, 4 datagrams each
+  EXPECT_EQ(stats.held_overflow, 7u);   // 12 datagrams in 3 flows, 5 may be held
+  EXPECT_EQ(stats.held_at_stop, 5u);
+  EXPECT_EQ(stats.datagrams_out, 0u);
 }
 
 TEST(ProxyInProcess, NanProbabilityIsRefused) {
