@@ -28,14 +28,17 @@ using Clock = std::chrono::steady_clock;
 struct Reader {
   TcpStream stream;
   std::string carry;
+  std::size_t at = 0;  // carry[at..] is unread: no erase per line, so the reader stays fast
   std::optional<std::string> line(std::chrono::milliseconds timeout = 20s) {
     const auto deadline = Clock::now() + timeout;
     for (;;) {
-      if (auto nl = carry.find('\n'); nl != std::string::npos) {
-        std::string l = carry.substr(0, nl);
-        carry.erase(0, nl + 1);
+      if (auto nl = carry.find('\n', at); nl != std::string::npos) {
+        std::string l = carry.substr(at, nl - at);
+        at = nl + 1;
         return l;
       }
+      carry.erase(0, at);
+      at = 0;
       pollfd p{stream.native_handle(), POLLIN, 0};
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
@@ -139,7 +142,12 @@ TEST(ChatFlood, FlooderIsPausedAndEveryReaderGetsEveryLine) {
   const std::size_t peak = peak_rss_kib(server.process.pid());
   std::printf("%zu empty lines to 3 readers in %.2f s; server peak RSS %zu KiB\n", lines, seconds,
               peak);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // A sanitizer's shadow memory and quarantine are no measure of the room's queues.
+  (void)peak;
+#else
   EXPECT_LT(peak, 64u << 10) << "KiB: the room's queues are bounded";
+#endif
 }
 
 // 2,500 members join at once, then a newcomer: its "* you are" must not wait behind the
