@@ -62,7 +62,6 @@ class TcpStream : public Socket {
     reset_ = other.reset_.exchange(0);
     return *this;
   }
-  ~TcpStream() = default;
 
   /// Connects to `peer`. Timeout expiry gives std::errc::timed_out.
   static Result<TcpStream> connect(const Endpoint& peer, const ConnectOptions& options = {});

@@ -153,6 +153,15 @@ TEST(CliUdp, WaitReplyWithNoReplyFailsAfterTheWait) {
   EXPECT_EQ(silent.wait(), 0);
 }
 
+// Issue 10 item 19 for UDP: an IPv6 peer from an IPv4 --from names the mismatch.
+TEST(CliUdp, FamiliesThatDifferAreSaidToDiffer) {
+  auto o = run({wire_cmd, "udp", "send", "[::1]:9", "x", "--from", "127.0.0.1:0"});
+  EXPECT_EQ(o.code, 1);
+  EXPECT_EQ(o.err,
+            "wire: cannot send to [::1]:9 from 127.0.0.1:0: the addresses are of different "
+            "families (IPv6 and IPv4)\n");
+}
+
 TEST(CliUdp, NetcatSendsToWireRecv) {
   auto server = start_recv("127.0.0.1:0", {"--count", "1"});
   // OpenBSD nc -u quits when its stdin ends: keep stdin open until the datagram arrived.

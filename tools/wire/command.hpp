@@ -59,6 +59,9 @@ int report(std::string_view message, int code = exit_failure);
 /// Resolves address text, or prints "wire: bad address 'TEXT': why" and returns nullopt.
 std::optional<std::vector<Endpoint>> resolve_or_report(const std::string& text);
 
+/// "IPv4" or "IPv6", for error lines.
+inline const char* family_name(Family f) { return f == Family::v6 ? "IPv6" : "IPv4"; }
+
 /// Writes bytes as Python writes a bytes literal: b'hello', b'it\'s', b'\x00\n'.
 std::string python_bytes(std::span<const std::byte> bytes);
 inline std::string python_bytes(std::string_view text) { return python_bytes(as_bytes(text)); }

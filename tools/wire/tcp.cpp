@@ -39,8 +39,6 @@ void log_seed_line(std::string_view line) {
   log_line(line);
 }
 
-const char* family_name(Family f) { return f == Family::v6 ? "IPv6" : "IPv4"; }
-
 // An error cut the stream short: close with RST, so the peer cannot mistake what it got for
 // the whole stream (a FIN would say it was).
 void reset(TcpStream& stream) { (void)stream.set_linger(std::chrono::seconds(0)); }

@@ -63,13 +63,18 @@ int udp_send(const SendOptions& o) {
     local = found->front();
   }
   // UDP has no handshake to try candidates with: take the first of the right family.
-  const Endpoint* peer = &peers->front();
+  const Endpoint* peer = nullptr;
   for (const auto& p : *peers) {
     if (!local || p.family() == local->family()) {
       peer = &p;
       break;
     }
   }
+  if (!peer)
+    return report(fmt::format("cannot send to {} from {}: the addresses are of different "
+                              "families ({} and {})",
+                              o.address, o.from, family_name(peers->front().family()),
+                              family_name(local->family())));
   auto socket = local ? UdpSocket::open(*local) : UdpSocket::open(peer->family());
   if (!socket)
     return report(local ? fmt::format("cannot bind {}", local->to_string()) : "socket",
