@@ -133,7 +133,12 @@ void AsyncHost::on_close(Connection& c, std::error_code reason) {
 struct AsyncHost::Client {
   Shared shared;
   Worker worker;
-  explicit Client(EventLoop& loop) : worker(shared, loop) {}
+  explicit Client(EventLoop& loop) : shared(client_options()), worker(shared, loop) {}
+  static ServerOptions client_options() {
+    ServerOptions o;
+    o.idle_timeout = std::chrono::milliseconds(0);  // every operation has its own timeout
+    return o;
+  }
 };
 
 }  // namespace wire::detail
@@ -142,7 +147,6 @@ namespace wire::detail {
 
 std::unique_ptr<AsyncHost, void (*)(AsyncHost*)> make_client_host(EventLoop& loop) {
   auto* client = new AsyncHost::Client(loop);
-  client->shared.options.idle_timeout = std::chrono::milliseconds(0);  // operations time out
   auto host = std::make_unique<AsyncHost>(loop, Session{});
   host->attach(client->worker);
   AsyncHost* raw = host.get();
