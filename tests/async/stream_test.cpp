@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include <atomic>
 #include <latch>
 #include <semaphore>
 #include <thread>
@@ -275,9 +276,9 @@ TEST(Stream, ScopeCancelEndsAReadWithOperationCanceled) {
   EXPECT_EQ(frames(), 0);
 }
 
-std::binary_semaphore* gate = nullptr;
+std::atomic<std::binary_semaphore*> gate{nullptr};  // read on the resolver thread
 void wait_at_gate() {
-  if (gate) gate->acquire();
+  if (auto* g = gate.load()) g->acquire();
 }
 
 TEST(Resolver, AnswerAfterCancellationIsDropped) {
