@@ -133,10 +133,10 @@ void AsyncHost::on_close(Connection& c, std::error_code reason) {
 struct AsyncHost::Client {
   Shared shared;
   Worker worker;
-  explicit Client(EventLoop& loop) : shared(client_options()), worker(shared, loop) {}
-  static ServerOptions client_options() {
+  explicit Client(EventLoop& loop) : shared(options()), worker(shared, loop) {}
+  static ServerOptions options() {
     ServerOptions o;
-    o.idle_timeout = std::chrono::milliseconds(0);  // every operation has its own timeout
+    o.idle_timeout = std::chrono::milliseconds(0);  // operations carry their own deadlines
     return o;
   }
 };

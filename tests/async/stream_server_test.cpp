@@ -21,7 +21,7 @@ ServerOptions local_options(unsigned threads = 2) {
   ServerOptions o;
   o.tcp = Endpoint::loopback(Family::v4, 0);
   o.threads = threads;
-  o.max_per_address = 0;  // every client comes from 127.0.0.1
+  o.max_per_address = 0;  // a thousand clients from 127.0.0.1: the per-address cap would refuse them
   return o;
 }
 

@@ -136,7 +136,7 @@ TEST(Stream, ThousandConcurrentOutboundConnectionsUnderOneDeadline) {
   wire::ServerOptions o;
   o.tcp = Endpoint::loopback(wire::Family::v4, 0);
   o.threads = 1;
-  o.max_per_address = 0;  // every client comes from 127.0.0.1
+  o.max_per_address = 0;  // a thousand clients from 127.0.0.1: the per-address cap would refuse them
   auto server = wire::Server::create(o, wire::services::echo()).value();
   ASSERT_TRUE(server->start());
   const Endpoint at = *server->tcp_endpoint();
