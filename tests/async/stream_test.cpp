@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include <atomic>
 #include <latch>
 #include <semaphore>
 #include <thread>
@@ -275,14 +276,15 @@ TEST(Stream, ScopeCancelEndsAReadWithOperationCanceled) {
   EXPECT_EQ(frames(), 0);
 }
 
-std::binary_semaphore* gate = nullptr;
+std::atomic<std::binary_semaphore*> gate{nullptr};  // read on the resolver thread
+// Static: the resolver thread may still be leaving acquire() when the test returns.
+std::binary_semaphore first_gate(0), second_gate(0);
 void wait_at_gate() {
-  if (gate) gate->acquire();
+  if (auto* g = gate.load()) g->acquire();
 }
 
 TEST(Resolver, AnswerAfterCancellationIsDropped) {
-  std::binary_semaphore sem(0);
-  gate = &sem;
+  gate = &first_gate;
   wire::detail::set_resolver_hook(&wait_at_gate);
   auto loop = make_loop();
   auto r = wire::run(*loop, []() -> Task<Result<std::vector<Endpoint>>> {
@@ -290,11 +292,11 @@ TEST(Resolver, AnswerAfterCancellationIsDropped) {
   }());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), std::errc::timed_out);
-  sem.release();  // the lookup finishes now, after its waiter and its loop are gone
+  first_gate.release();  // the lookup finishes now, after its waiter and its loop are gone
   loop.reset();
   // A second lookup on a fresh loop still works: the pool is intact.
-  std::binary_semaphore sem2(1);
-  gate = &sem2;
+  second_gate.release();  // the second lookup passes the gate at once
+  gate = &second_gate;
   auto loop2 = make_loop();
   auto again = wire::run(*loop2, []() -> Task<Result<std::vector<Endpoint>>> {
     co_return co_await wire::async_resolve("localhost:80", 5s);
