@@ -6,5 +6,6 @@
 #include "wire/framing.hpp"
 #include "wire/socket.hpp"
 #include "wire/tcp.hpp"
+#include "wire/tls.hpp"
 #include "wire/udp.hpp"
 #include "wire/version.hpp"
