@@ -9,6 +9,7 @@
 #include "command.hpp"
 #include "framed_relay.hpp"
 #include "relay.hpp"
+#include "tls_options.hpp"
 
 namespace wire::cli {
 namespace {
@@ -21,6 +22,7 @@ struct ListenOptions {
   std::size_t buffer_size = 65536;
   std::string frame;  ///< "", "line" or "length" (--frame)
   std::size_t max_message = default_max_message;
+  TlsFlags tls;
 };
 
 struct ConnectOptions {
@@ -32,6 +34,7 @@ struct ConnectOptions {
   std::size_t buffer_size = 65536;
   std::string frame;
   std::size_t max_message = default_max_message;
+  TlsFlags tls;
 };
 
 void print_err(const std::string& line) {
@@ -61,6 +64,8 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
 }
 
 int tcp_listen(const ListenOptions& o) {
+  std::optional<TlsContext> tls_context;
+  if (o.tls.enabled && !(tls_context = make_server_context(o.tls))) return exit_failure;
   auto found = resolve_or_report(o.address);
   if (!found) return exit_failure;
   auto listener = TcpListener::listen(found->front(), {.backlog = o.backlog});
@@ -87,6 +92,12 @@ int tcp_listen(const ListenOptions& o) {
     }
     RelayOptions ro{.input_fd = STDIN_FILENO, .output_fd = STDOUT_FILENO,
                     .buffer_size = o.buffer_size, .end_on_peer_close = o.keep_open};
+    if (tls_context) {
+      if (!serve_tls(o.tls, *tls_context, *accepted, ro, hooks, o.verbose, input_done) &&
+          !o.keep_open)
+        return exit_failure;
+      continue;
+    }
     if (auto r = relay(accepted->stream, ro, hooks, input_done); !r) {
       report(fmt::format("connection from {}", accepted->peer.to_string()), r.error());
       if (!o.keep_open) return exit_failure;
@@ -148,6 +159,9 @@ int tcp_connect(const ConnectOptions& o) {
   bool input_done = false;
   RelayOptions ro{.input_fd = STDIN_FILENO, .output_fd = STDOUT_FILENO,
                   .buffer_size = o.buffer_size};
+  if (o.tls.enabled)
+    return connect_tls(o.tls, std::move(*stream), o.address, *peer, o.message, ro, hooks,
+                       o.verbose);
   if (o.message) {
     auto data = as_bytes(*o.message);
     if (auto r = stream->send_all(data); !r)
@@ -194,6 +208,7 @@ void add_tcp_commands(CLI::App& app, Action& action) {
   listen->add_option("--buffer-size", lo->buffer_size, "Bytes read per receive")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
   add_frame_options(*listen, lo->frame, lo->max_message);
+  add_tls_server_flags(*listen, lo->tls);
   listen->callback([&action, lo] { action = [lo] { return tcp_listen(*lo); }; });
 
   auto co = std::make_shared<ConnectOptions>();
@@ -210,6 +225,7 @@ void add_tcp_commands(CLI::App& app, Action& action) {
   connect->add_option("--buffer-size", co->buffer_size, "Bytes read per receive")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
   add_frame_options(*connect, co->frame, co->max_message);
+  add_tls_client_flags(*connect, co->tls);
   connect->callback([&action, co] { action = [co] { return tcp_connect(*co); }; });
 }
 
