@@ -27,6 +27,14 @@ std::string check_alpn(const std::string& list) {
   return {};
 }
 
+// 0.001 to 3600 seconds; NaN fails every comparison, so it is refused here too.
+std::string check_timeout(const std::string& text) {
+  double value = 0;
+  if (!CLI::detail::lexical_cast(text, value) || !(value >= 0.001 && value <= 3600.0))
+    return "must be a number of seconds from 0.001 to 3600";
+  return {};
+}
+
 CLI::Option* add_common(CLI::App& command, TlsFlags& f) {
   auto* tls = command.add_flag("--tls", f.enabled, "Encrypt the connection with TLS (OpenSSL)");
   auto needs_tls = [tls](CLI::Option* o) { o->needs(tls); };
@@ -35,7 +43,7 @@ CLI::Option* add_common(CLI::App& command, TlsFlags& f) {
   needs_tls(command
                 .add_option("--handshake-timeout", f.handshake_timeout,
                             "Give up a TLS handshake after this many seconds (default 10)")
-                ->check(CLI::Range(0.001, 3600.0)));
+                ->check(check_timeout));
   if (auto* frame = command.get_option_no_throw("--frame")) frame->excludes(tls);
   return tls;
 }

@@ -44,7 +44,11 @@ Result<void> tls_relay(TlsStream& s, const RelayOptions& o, const RelayHooks& ho
         return r;
       }
     }
-    if (peer_done && (shut || o.end_on_peer_close)) break;
+    if (peer_done && (shut || o.end_on_peer_close)) {
+      // Done without waiting for input (--keep-open): still end the TLS stream cleanly.
+      if (!shut) (void)s.shutdown_write();
+      break;
+    }
     if (!peer_done) {
       if (auto n = s.receive(received); n) {
         progress = true;
