@@ -109,9 +109,12 @@ struct TlsSessionInfo {
 /// concurrent use, not even one sender and one receiver).
 class TlsStream {
  public:
+  /// An empty stream (no connection); assign one from client(), server(), connect(), accept().
   TlsStream() noexcept;
-  TlsStream(TlsStream&&) noexcept;
-  TlsStream& operator=(TlsStream&&) noexcept;
+  /// Takes over `other`'s connection and session, leaving it empty.
+  TlsStream(TlsStream&& other) noexcept;
+  /// Frees this session (no close_notify), then takes over `other`'s.
+  TlsStream& operator=(TlsStream&& other) noexcept;
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
   /// Frees the session; the TCP connection closes without close_notify (call shutdown() first).
