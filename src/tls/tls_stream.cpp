@@ -261,7 +261,8 @@ std::size_t TlsStream::pending() const noexcept {
 }
 
 Result<void> TlsStream::shutdown_write() {
-  if (!sent_close_ && handshake_done()) {
+  if (sent_close_) return {};
+  if (handshake_done()) {
     for (;;) {
       ERR_clear_error();
       errno = 0;

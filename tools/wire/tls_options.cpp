@@ -1,9 +1,12 @@
 #include "tls_options.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "tls_byte_stream.hpp"
 
 namespace wire::cli {
 namespace {
@@ -27,14 +30,6 @@ std::string check_alpn(const std::string& list) {
   return {};
 }
 
-// 0.001 to 3600 seconds; NaN fails every comparison, so it is refused here too.
-std::string check_timeout(const std::string& text) {
-  double value = 0;
-  if (!CLI::detail::lexical_cast(text, value) || !(value >= 0.001 && value <= 3600.0))
-    return "must be a number of seconds from 0.001 to 3600";
-  return {};
-}
-
 CLI::Option* add_common(CLI::App& command, TlsFlags& f) {
   auto* tls = command.add_flag("--tls", f.enabled, "Encrypt the connection with TLS (OpenSSL)");
   auto needs_tls = [tls](CLI::Option* o) { o->needs(tls); };
@@ -43,7 +38,7 @@ CLI::Option* add_common(CLI::App& command, TlsFlags& f) {
   needs_tls(command
                 .add_option("--handshake-timeout", f.handshake_timeout,
                             "Give up a TLS handshake after this many seconds (default 10)")
-                ->check(check_timeout));
+                ->check(number_in(0.001, 3600)));
   if (auto* frame = command.get_option_no_throw("--frame")) frame->excludes(tls);
   return tls;
 }
@@ -57,14 +52,14 @@ void add_certificate(CLI::App& command, TlsFlags& f, CLI::Option* tls, const cha
   key->needs(cert);
 }
 
+// An error cut the stream short: close with RST, never a FIN that looks like an end.
+void reset(TlsStream& s) { (void)s.tcp().set_linger(std::chrono::seconds(0)); }
+
 void print_session(const TlsStream& s, const std::string& who) {
   const auto info = s.info();
-  std::fputs(fmt::format("TLS with {}: {} {}, ALPN {}, peer {}\n", who, info.protocol,
-                         info.cipher, info.alpn.empty() ? "none" : info.alpn,
-                         info.peer_subject.empty() ? "(no certificate)" : info.peer_subject)
-                 .c_str(),
-             stderr);
-  std::fflush(stderr);
+  log("TLS with {}: {} {}, ALPN {}, peer {}", who, info.protocol, info.cipher,
+      info.alpn.empty() ? "none" : info.alpn,
+      info.peer_subject.empty() ? "(no certificate)" : info.peer_subject);
 }
 
 std::optional<TlsStream> finish_handshake(Result<TlsStream> tls, const std::string& who,
@@ -168,37 +163,45 @@ std::optional<TlsStream> tls_server_handshake(const TlsFlags& f, const TlsContex
       TlsStream::accept(std::move(stream), context, seconds(f.handshake_timeout)), who, verbose);
 }
 
-bool serve_tls(const TlsFlags& f, const TlsContext& context, Accepted& accepted,
-               const RelayOptions& options, const RelayHooks& hooks, bool verbose,
-               bool& input_done) {
+TlsServed serve_tls(const TlsFlags& f, const TlsContext& context, Accepted& accepted,
+                    const RelayOptions& options, const RelayHooks& hooks, bool verbose,
+                    bool& input_done) {
   const std::string who = accepted.peer.to_string();
   auto tls = tls_server_handshake(f, context, std::move(accepted.stream), who, verbose);
-  if (!tls) return false;
-  if (auto r = tls_relay(*tls, options, hooks, input_done); !r) {
-    report(fmt::format("connection from {}", who), r.error());
-    return false;
+  if (!tls) return TlsServed::connection_failed;
+  TlsByteStream network(*tls);
+  FdByteStream input(STDIN_FILENO), output(STDOUT_FILENO);
+  if (auto r = relay(network, &input, output, options, hooks, input_done); !r) {
+    reset(*tls);
+    report(describe(r.error(), fmt::format("connection from {}", who)));
+    return r.error().side == Side::network ? TlsServed::connection_failed : TlsServed::fatal;
   }
-  return true;
+  // --keep-open ends at the peer's close_notify without waiting for stdin: answer it with ours.
+  (void)network.shutdown_write();
+  return TlsServed::ok;
 }
 
 int connect_tls(const TlsFlags& f, TcpStream stream, const std::string& address,
                 const Endpoint& peer, const std::optional<std::string>& message,
-                RelayOptions options, const RelayHooks& hooks, bool verbose) {
+                const RelayOptions& options, const RelayHooks& hooks, bool verbose) {
   auto context = make_client_context(f);
   if (!context) return exit_failure;
   auto tls = tls_client_handshake(f, *context, std::move(stream), address,
                                   server_name_for(f, address, peer), verbose);
   if (!tls) return exit_failure;
+  TlsByteStream network(*tls);
+  FdByteStream output(STDOUT_FILENO), stdin_stream(STDIN_FILENO);
+  std::optional<MemoryByteStream> text;
+  ByteStream* input = &stdin_stream;
   if (message) {
-    auto data = as_bytes(*message);
-    if (auto r = tls->send_all(data); !r)
-      return report(fmt::format("cannot send to {}", address), r.error());
-    if (hooks.on_send) hooks.on_send(data);
-    options.input_fd = -1;
+    auto bytes = as_bytes(*message);
+    input = &text.emplace(std::vector<std::byte>(bytes.begin(), bytes.end()));
   }
   bool input_done = false;
-  if (auto r = tls_relay(*tls, options, hooks, input_done); !r)
-    return report(fmt::format("connection to {}", address), r.error());
+  if (auto r = relay(network, input, output, options, hooks, input_done); !r) {
+    reset(*tls);
+    return report(describe(r.error(), fmt::format("connection to {}", address)));
+  }
   return exit_ok;
 }
 

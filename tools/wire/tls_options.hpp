@@ -48,21 +48,23 @@ std::optional<TlsStream> tls_server_handshake(const TlsFlags& flags, const TlsCo
                                               TcpStream stream, const std::string& who,
                                               bool verbose);
 
-/// `wire tcp listen --tls`, one accepted connection: handshake, then relay. False after printing
-/// the error line ("TLS handshake with PEER failed: why" or "connection from PEER: why").
-bool serve_tls(const TlsFlags& flags, const TlsContext& context, Accepted& accepted,
-               const RelayOptions& options, const RelayHooks& hooks, bool verbose,
-               bool& input_done);
+/// How one TLS connection accepted by `wire tcp listen --tls` ended.
+enum class TlsServed {
+  ok,                ///< both directions ended cleanly
+  connection_failed, ///< the handshake or the connection failed: only it is lost
+  fatal,             ///< stdin or stdout failed: no later connection can be served either
+};
 
-/// `wire tcp connect --tls` once TCP is connected: handshake, send `message` (if any) or relay
-/// stdin, print what arrives. Returns the exit code.
+/// `wire tcp listen --tls`, one accepted connection: handshake, then relay stdin/stdout. Prints
+/// the error line ("TLS handshake with PEER failed: why", "connection from PEER: why").
+TlsServed serve_tls(const TlsFlags& flags, const TlsContext& context, Accepted& accepted,
+                    const RelayOptions& options, const RelayHooks& hooks, bool verbose,
+                    bool& input_done);
+
+/// `wire tcp connect --tls` once TCP is connected: handshake, then relay `message` (if any) or
+/// stdin to the peer and what arrives to stdout. Returns the exit code.
 int connect_tls(const TlsFlags& flags, TcpStream stream, const std::string& address,
                 const Endpoint& peer, const std::optional<std::string>& message,
-                RelayOptions options, const RelayHooks& hooks, bool verbose);
-
-/// The relay of relay.hpp over a TLS stream: input EOF sends close_notify then FIN; the peer's
-/// close_notify is the network's end; FIN without it is an error.
-Result<void> tls_relay(TlsStream& stream, const RelayOptions& options, const RelayHooks& hooks,
-                       bool& input_done);
+                const RelayOptions& options, const RelayHooks& hooks, bool verbose);
 
 }  // namespace wire::cli
