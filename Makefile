@@ -55,12 +55,16 @@ package: build
 	cmake --build $(BUILD) --target package
 
 # wire beside Asio, libuv, raw epoll, iperf3 and sockperf (bench/run.py): a table on stdout,
-# bench/results/*.json and latest.svg. bench takes about 10 minutes, bench-quick about one.
+# build/bench/<time>.json and .svg (and latest.*), never tracked files; a run worth keeping is
+# copied to bench/results/<date>/ and cited from bench/RESULTS.md. bench takes about 16 minutes,
+# bench-quick (one repetition, labelled as such) about one. BENCH_ARGS='--scenario tcp-bulk'
+# runs the matching scenarios only.
+BENCH_ARGS ?=
 bench: build
-	python3 bench/run.py --build $(BUILD)
+	python3 bench/run.py --build $(BUILD) --out build/bench $(BENCH_ARGS)
 
 bench-quick: build
-	python3 bench/run.py --build $(BUILD) --quick
+	python3 bench/run.py --build $(BUILD) --out build/bench --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf build

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <system_error>
 
 #include "worker.hpp"
 
@@ -126,11 +127,19 @@ Result<void> Server::start() {
     return fail(std::make_error_code(std::errc::operation_not_permitted));
   outcomes_.assign(workers_.size(), Result<void>{});
   running_.store(static_cast<unsigned>(workers_.size()));
+  threads_.reserve(workers_.size());
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    threads_.emplace_back([this, i] {
-      outcomes_[i] = workers_[i]->loop().run();
-      running_.fetch_sub(1);
-    });
+    try {
+      threads_.emplace_back([this, i] {
+        outcomes_[i] = workers_[i]->loop().run();
+        running_.fetch_sub(1);
+      });
+    } catch (const std::system_error& e) {  // no thread to be had: stop those that started
+      running_.fetch_sub(static_cast<unsigned>(workers_.size() - i));
+      shutdown();
+      (void)wait();
+      return fail(e.code());
+    }
   }
   return {};
 }
@@ -155,16 +164,21 @@ Result<void> Server::wait() {
   return {};
 }
 
-Result<void> Server::run() {
+Result<void> Server::run(const std::function<void()>& on_started) {
   if (started_.load()) return fail(std::make_error_code(std::errc::operation_not_permitted));
   sigset_t stop_signals, old;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);  // a closed terminal: drain and exit like SIGTERM
+  // A closed terminal: drain and exit like SIGTERM, unless SIGHUP is ignored (nohup): a
+  // blocked signal is queued even when ignored, so sigwait would otherwise override nohup.
+  struct sigaction hup {};
+  if (::sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN)
+    sigaddset(&stop_signals, SIGHUP);
   // Blocked before the loops start, so their threads inherit the mask and only sigwait sees them.
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
   auto started = start();
+  if (started && on_started) on_started();
   while (started && running_.load() > 0) {
     const timespec tick{0, 200'000'000};  // also notices loops that ended by themselves
     if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) break;

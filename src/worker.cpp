@@ -31,14 +31,30 @@ void ConnectionList::remove(Connection* c) noexcept {
 
 Worker::Worker(Shared& shared, std::unique_ptr<EventLoop> loop)
     : shared_(shared),
-      loop_(std::move(loop)),
+      owned_loop_(std::move(loop)),
+      loop_(owned_loop_.get()),
       read_size_(shared.options.read_size),
       read_buffer_(new std::byte[shared.options.read_size]) {
   acceptor_.worker = this;
   loop_->set_batch_end([this] { return batch_end(); });
 }
 
+Worker::Worker(Shared& shared, EventLoop& loop)
+    : shared_(shared),
+      loop_(&loop),
+      read_size_(shared.options.read_size),
+      read_buffer_(new std::byte[shared.options.read_size]) {
+  acceptor_.worker = this;
+  loop_->set_batch_end([this] { return batch_end(); });
+  arm_sweep();  // lingering connections still need their timeout
+}
+
 Worker::~Worker() {
+  if (!owned_loop_) {  // the loop lives on: nothing of ours may run on it any more
+    loop_->cancel(sweep_timer_);
+    loop_->cancel(accept_timer_);
+    loop_->set_batch_end(nullptr);
+  }
   // Tear-down after the loop ended: descriptors close, no callbacks run.
   for (auto* list : {&active_, &lingering_}) {
     while (Connection* c = list->front()) {
@@ -131,6 +147,7 @@ Result<Connection*> Worker::connect(const Endpoint& to) {
   const int fd = s->release();
   auto* c = new Connection(*this, fd, to, shared_.next_id.fetch_add(1, std::memory_order_relaxed));
   c->connecting_ = true;
+  c->outbound_ = true;
   if (auto r = loop_->watch(fd, io::read | io::write | io::edge, *c); !r) {
     delete c;
     return fail(r.error());

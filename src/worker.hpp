@@ -103,6 +103,9 @@ class UdpPort final : public IoWatcher {
 class Worker {
  public:
   Worker(Shared& shared, std::unique_ptr<EventLoop> loop);
+  /// A client-side worker (outbound connections only) on a loop it does not own; its
+  /// destructor leaves the loop usable (timers and batch hook dropped).
+  Worker(Shared& shared, EventLoop& loop);
   ~Worker();
   Result<void> set_listener(TcpListener listener);
   Result<void> set_udp(UdpSocket socket);
@@ -140,7 +143,8 @@ class Worker {
   void stop_if_drained();
 
   Shared& shared_;
-  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<EventLoop> owned_loop_;  // null for a client-side worker
+  EventLoop* loop_;
   std::unique_ptr<Handler> handler_;
   Counters counters_;
   std::size_t read_size_;

@@ -24,6 +24,7 @@ namespace wire {
 namespace detail {
 class Worker;
 class ConnectionList;
+class AsyncHost;
 }
 
 /// The unconsumed input of a connection, as on_data() sees it. Loop thread only.
@@ -91,6 +92,9 @@ class Connection final : private IoWatcher {
   /// handler whose session moved elsewhere (a relay's other leg, or a leg it paused).
   void keep_alive() noexcept { touch(); }
 
+  /// True for a connection opened by connect(), false for an accepted one (on_connect() is
+  /// called for both).
+  bool outbound() const noexcept { return outbound_; }
   /// True until close() or abort(): send() is accepted.
   bool is_open() const noexcept { return state_ == State::open; }
   /// The remote address.
@@ -111,6 +115,7 @@ class Connection final : private IoWatcher {
  private:
   friend class detail::Worker;
   friend class detail::ConnectionList;
+  friend class detail::AsyncHost;  // the coroutine bridge finds its worker from a connection
   enum class State : std::uint8_t { open, closing, lingering, closed };
 
   Connection(detail::Worker& worker, int fd, const Endpoint& peer, std::uint64_t id);
@@ -139,6 +144,7 @@ class Connection final : private IoWatcher {
   bool paused_by_user_ = false;
   bool paused_by_output_ = false;   // output queue above the high-water mark
   bool connecting_ = false;         // outbound, not yet established
+  bool outbound_ = false;           // opened by connect()
   bool write_shut_ = false;         // shutdown_write(): FIN after the queue empties
   ByteBuffer pending_;              // input the handler left unconsumed
   ByteBuffer output_;               // queued output (non-empty only while the socket is full)

@@ -52,10 +52,10 @@ using MessageHandlerFactory = std::function<std::unique_ptr<MessageHandler>(Even
 
 /// How framed() decodes and reports.
 struct MessageServerOptions {
-  Codec codec;  ///< the framing, and the largest message accepted
+  Codec codec{};  ///< the framing, and the largest message accepted
   /// Called (loop thread) just before a bad frame closes its connection: the error and, for
   /// message_too_large, the size seen (the header's claim, or bytes without a delimiter).
-  std::function<void(Connection&, std::error_code, std::uint64_t size)> on_frame_error;
+  std::function<void(Connection&, std::error_code, std::uint64_t size)> on_frame_error{};
 };
 
 /// The runtime's Handler factory for message handlers made by `factory`. Thread-safe.

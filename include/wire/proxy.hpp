@@ -63,16 +63,16 @@ struct ProxyFaults {
 /// What a Proxy listens on, where it relays to, and what it does on the way.
 /// Thread-safety: a plain value; copies are independent.
 struct ProxyOptions {
-  Endpoint listen;     ///< where clients connect (port 0: the kernel picks)
-  Endpoint target;     ///< where their traffic goes
+  Endpoint listen{};   ///< where clients connect (port 0: the kernel picks)
+  Endpoint target{};   ///< where their traffic goes
   bool udp = false;    ///< relay UDP datagrams instead of TCP connections
-  ProxyFaults faults;  ///< all off by default
+  ProxyFaults faults{};  ///< all off by default
   /// Threads, limits and timeouts (its tcp and udp fields are ignored). Connections count both
   /// sides: a relayed TCP connection uses two of max_connections.
-  ServerOptions server;
+  ServerOptions server{};
   /// Called on a loop thread each time a TCP connection to the target fails, with why. Loops
   /// run in parallel, so it must be thread-safe; it must not block. May be empty.
-  std::function<void(std::error_code)> on_connect_failure;
+  std::function<void(std::error_code)> on_connect_failure{};
 };
 
 /// What a Proxy did, summed over its loops (relaxed reads: not a consistent snapshot).

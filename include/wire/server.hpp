@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -50,8 +51,8 @@ struct ServerOptions {
   /// The largest duration honoured (about 100 years); longer ones are clamped to it.
   static constexpr std::chrono::milliseconds max_duration = std::chrono::hours(24 * 365 * 100);
 
-  std::optional<Endpoint> tcp;  ///< listen for TCP here (port 0: the kernel picks)
-  std::optional<Endpoint> udp;  ///< receive UDP here
+  std::optional<Endpoint> tcp{};  ///< listen for TCP here (port 0: the kernel picks)
+  std::optional<Endpoint> udp{};  ///< receive UDP here
   unsigned threads = 0;         ///< event loops; 0 means one per core
   /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
   std::size_t max_connections = 10'000;
@@ -123,7 +124,8 @@ class Server {
   EventLoop& loop(unsigned i);
 
   /// Starts one thread per loop. Once per server: a second start(), or start() after run(),
-  /// fails with std::errc::operation_not_permitted and changes nothing.
+  /// fails with std::errc::operation_not_permitted and changes nothing. If a thread cannot be
+  /// created, the loops already started are shut down and joined and the error returned.
   Result<void> start();
   /// Graceful stop: stop accepting and receiving, flush queued output within drain_timeout,
   /// close; the loops then end. Idempotent. Thread-safe (also from a handler).
@@ -131,10 +133,13 @@ class Server {
   /// Waits for every loop to end; returns the first loop error, if any. Called from a loop's
   /// own thread (a handler) it fails with std::errc::resource_deadlock_would_occur instead.
   Result<void> wait();
-  /// start(), then wait for SIGINT, SIGTERM or SIGHUP (a closed terminal; blocked in this
-  /// thread and the loops'), then shutdown() and wait(). For a main() that is just a server.
+  /// start(), then wait for SIGINT, SIGTERM or SIGHUP (a closed terminal; not if SIGHUP is
+  /// ignored, as under nohup), blocked in this thread and the loops', then shutdown() and
+  /// wait(). For a main() that is just a server. `on_started` (if any) runs on this thread
+  /// once the signals are blocked and the loops run: the place for a "listening" line, since a
+  /// signal sent as soon as it is read is then a graceful stop, never the default death.
   /// Fails with std::errc::operation_not_permitted if the server was already started.
-  Result<void> run();
+  Result<void> run(const std::function<void()>& on_started = nullptr);
 
   /// Thread-safe.
   ServerStats stats() const;

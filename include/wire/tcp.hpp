@@ -22,7 +22,7 @@ namespace wire {
 struct ConnectOptions {
   /// Bind to this local address first (e.g. the seed's client port 8000). SO_REUSEADDR is set,
   /// so an immediate rerun does not fail on the previous connection's TIME_WAIT.
-  std::optional<Endpoint> local;
+  std::optional<Endpoint> local{};
   /// Give up on each candidate after this long; zero waits as long as the kernel does.
   std::chrono::milliseconds timeout{0};
 };

@@ -1,11 +1,31 @@
 #pragma once
 /// @file
-/// The whole of libwire in one include.
+/// The whole of libwire in one include: blocking sockets, framing, the event loop, the
+/// multi-core server runtime with its Handlers and services, the proxy, and coroutines.
+#include "wire/async_stream.hpp"
+#include "wire/async_udp.hpp"
+#include "wire/async_wait.hpp"
+#include "wire/byte_buffer.hpp"
+#include "wire/connection.hpp"
 #include "wire/endpoint.hpp"
 #include "wire/error.hpp"
+#include "wire/event_loop.hpp"
 #include "wire/framing.hpp"
+#include "wire/handler.hpp"
+#include "wire/message_server.hpp"
+#include "wire/message_services.hpp"
+#include "wire/poller.hpp"
+#include "wire/proxy.hpp"
+#include "wire/resolver.hpp"
+#include "wire/server.hpp"
+#include "wire/services.hpp"
 #include "wire/socket.hpp"
+#include "wire/sockperf_service.hpp"
+#include "wire/stream_server.hpp"
+#include "wire/task.hpp"
+#include "wire/task_group.hpp"
 #include "wire/tcp.hpp"
+#include "wire/timer.hpp"
 #include "wire/tls.hpp"
 #include "wire/udp.hpp"
 #include "wire/version.hpp"

@@ -2,6 +2,7 @@
 // parses and holds the fields `make bench` reads. No figure is asserted: timing lives in bench/.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -115,6 +116,76 @@ TEST(Bench, BadOptionIsAUsageError) {
   auto out = wire::test::run({WIRE_BINARY, "bench", "tcp-echo", "127.0.0.1:9", "--connections", "0"});
   EXPECT_EQ(out.code, 2);
   EXPECT_NE(out.err.find("--connections"), std::string::npos) << out.err;
+}
+
+// Every numeric flag has a range: out of it, NaN, infinity or not a number is a usage error
+// (exit 2) whose one line names the flag. Nothing is sent: validation comes before connecting.
+TEST(Bench, EveryNumericFlagIsRangeChecked) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"--connections", "-1"}, {"--connections", "10001"}, {"--connections", "abc"},
+      {"--size", "-1"},        {"--size", "16777217"},     {"--size", "1e3"},
+      {"--pipeline", "0"},     {"--pipeline", "1025"},     {"--duration", "nan"},
+      {"--duration", "0"},     {"--duration", "-1"},       {"--duration", "1e10"},
+      {"--duration", "inf"},   {"--interval", "-1"},       {"--interval", "nan"},
+      {"--interval", "0.01"},  {"--threads", "0"},         {"--threads", "65"},
+      {"--rate", "-1"},        {"--rate", "nan"},          {"--rate", "inf"},
+      {"--batch", "0"},        {"--batch", "257"},         {"--batch", "x"}};
+  for (const auto& [flag, value] : bad) {
+    auto out = wire::test::run({WIRE_BINARY, "bench", "udp-flood", "127.0.0.1:9", flag, value, "-q"});
+    EXPECT_EQ(out.code, 2) << flag << " " << value << ": " << out.err;
+    EXPECT_NE(out.err.find(flag), std::string::npos) << flag << " " << value << ": " << out.err;
+    EXPECT_EQ(std::count(out.err.begin(), out.err.end(), '\n'), 1) << out.err;
+  }
+  auto big = wire::test::run({WIRE_BINARY, "bench", "udp-flood", "127.0.0.1:9", "--size", "65508"});
+  EXPECT_EQ(big.code, 2);
+  EXPECT_NE(big.err.find("--size must be 1..65507"), std::string::npos) << big.err;
+}
+
+// iperf3 users read -t as time: wire bench has no -t (its threads are --threads only).
+TEST(Bench, DashTIsNotThreads) {
+  auto out = wire::test::run({WIRE_BINARY, "bench", "tcp-echo", "127.0.0.1:9", "-t", "2"});
+  EXPECT_EQ(out.code, 2) << out.err;
+}
+
+TEST(Bench, BulkJsonHasNoLatencyAndHoldsIntervals) {
+  TinyEcho echo;
+  auto out = wire::test::run({WIRE_BINARY, "bench", "tcp-bulk", echo.at().to_string(), "--duration",
+                              "1", "--interval", "0.25", "--json", "--quiet"});
+  ASSERT_EQ(out.code, 0) << out.err;
+  const auto j = nlohmann::json::parse(out.out);
+  EXPECT_FALSE(j.contains("latency_us")) << out.out;
+  EXPECT_FALSE(j.contains("pipeline")) << out.out;
+  const auto& intervals = j.at("intervals");
+  ASSERT_GE(intervals.size(), 3u) << out.out;
+  ASSERT_LE(intervals.size(), 5u) << out.out;
+  std::uint64_t bytes = 0;
+  double last_end = 0;
+  for (const auto& i : intervals) {
+    EXPECT_DOUBLE_EQ(i.at("start_s").get<double>(), last_end);
+    EXPECT_GT(i.at("end_s").get<double>(), i.at("start_s").get<double>());
+    last_end = i.at("end_s").get<double>();
+    bytes += i.at("bytes").get<std::uint64_t>();
+  }
+  EXPECT_GT(bytes, 0u);
+  EXPECT_LE(bytes, j.at("bytes").get<std::uint64_t>());
+}
+
+// As iperf3 -i: one line per interval on stdout before the summary; none with --interval 0.
+TEST(Bench, PrintsALinePerInterval) {
+  TinyEcho echo;
+  auto out = wire::test::run({WIRE_BINARY, "bench", "tcp-echo", echo.at().to_string(), "--duration",
+                              "1", "--interval", "0.5"});
+  ASSERT_EQ(out.code, 0) << out.err;
+  std::size_t lines = 0;
+  for (std::size_t at = out.out.find("requests/s"); at != std::string::npos;
+       at = out.out.find("requests/s", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 2u) << out.out;
+  EXPECT_EQ(out.out.rfind("[  0.00-", 0), 0u) << out.out;
+  auto none = wire::test::run({WIRE_BINARY, "bench", "tcp-echo", echo.at().to_string(), "--duration",
+                               "0.3", "--interval", "0", "--json"});
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_TRUE(nlohmann::json::parse(none.out).at("intervals").empty()) << none.out;
 }
 
 }  // namespace

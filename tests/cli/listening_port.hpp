@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -14,6 +15,14 @@
 #include <thread>
 
 namespace wire::test {
+
+/// False once `pid` has exited (gone, or a zombie not yet reaped).
+inline bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  const auto paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
+}
 
 /// The port of a TCP socket that process `pid` has listening, once it has one; nullopt if none
 /// appears within `timeout`.
@@ -41,7 +50,7 @@ inline std::optional<std::uint16_t> listening_port(pid_t pid, std::chrono::milli
           return static_cast<std::uint16_t>(std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
       }
     }
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    if (std::chrono::steady_clock::now() >= deadline || !alive(pid)) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling /proc, not a race
   }
 }

@@ -67,6 +67,38 @@ TEST(ServeSignals, SighupDrainsPrintsTheSummaryAndExits0) {
   EXPECT_EQ(server.wait(), 0);
 }
 
+// The "listening on" line is printed only once the stop signals are blocked: a SIGTERM sent
+// the moment it is read drains and exits 0, never the default death (143).
+TEST(ServeSignals, SigtermAsSoonAsListeningIsReadExits0) {
+  for (int i = 0; i < 20; ++i) {
+    auto [server, at] = start_serve({"echo", "--udp", "127.0.0.1:0", "-t", "2"});
+    server.signal(SIGTERM);
+    ASSERT_EQ(server.wait(), 0) << "run " << i;
+  }
+}
+
+// nohup's promise holds: with SIGHUP ignored when serve starts, a hangup changes nothing.
+TEST(ServeSignals, IgnoredSighupKeepsServing) {
+  Started s{Process::start({"sh", "-c", std::string("trap '' HUP; exec ") + WIRE_BINARY +
+                                            " serve echo --tcp 127.0.0.1:0 -t 2"}),
+            {}};
+  auto line = err_line_starting(s.server, "listening on tcp ");
+  ASSERT_TRUE(line);
+  auto at = Endpoint::parse(std::string_view(*line).substr(17));
+  ASSERT_TRUE(at);
+  auto c = test::connect_to(*at);
+  ASSERT_TRUE(c.send_all("one"));
+  ASSERT_EQ(test::read_n(c, 3), "one");
+  s.server.signal(SIGHUP);
+  // Still serving the same connection afterwards (a drain would have closed it at once).
+  EXPECT_TRUE(test::quiet_for(c.native_handle(), 300ms)) << "closed after an ignored SIGHUP";
+  ASSERT_TRUE(c.send_all("two"));
+  EXPECT_EQ(test::read_n(c, 3), "two");
+  c.close();
+  s.server.signal(SIGTERM);
+  EXPECT_EQ(s.server.wait(), 0);
+}
+
 // A client that never reads while the server has output queued: at --drain-timeout it gets a
 // reset (ECONNRESET), never an end of file, and the summary says one connection was cut.
 TEST(ServeSignals, DrainDeadlineResetsAnUnreadClientAndCountsIt) {

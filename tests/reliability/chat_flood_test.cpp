@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,6 +71,18 @@ std::size_t peak_rss_kib(pid_t pid) {
   return 0;
 }
 
+// CPU seconds (user + system) process `pid` has used, from /proc/PID/stat.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string skip;
+  for (int i = 3; i < 14; ++i) fields >> skip;
+  double user = 0, sys = 0;
+  fields >> user >> sys;
+  return (user + sys) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 // Three fast readers and one sender of empty lines: before, the readers were dropped with
 // "No buffer space available" and the sender stayed. Now the sender is paused until they
 // drain: every reader gets every line, in order, and the server's memory stays bounded.
@@ -100,6 +114,8 @@ TEST(ChatFlood, FlooderIsPausedAndEveryReaderGetsEveryLine) {
           stopped[i] = "connection ended or went silent";
           return;
         }
+        // Joins on other loops may be announced after the sender's: any order is fine.
+        if (l->starts_with("* ") && l->ends_with(" joined")) continue;
         if (*l != expected) {
           stopped[i] = "unexpected line: " + *l;
           return;
@@ -141,6 +157,7 @@ TEST(ChatJoinStorm, NewcomerIsGreetedPromptlyAfter2500Joins) {
       for (int fd : fds) ::close(fd);
     }
   } close_all{fds};
+  const double cpu_before = cpu_seconds(server.process.pid());
   const auto storm = Clock::now();
   for (std::size_t i = 0; i < members; ++i) {  // they never read: their joins are the load
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -151,11 +168,15 @@ TEST(ChatJoinStorm, NewcomerIsGreetedPromptlyAfter2500Joins) {
   const auto asked = Clock::now();
   Reader newcomer = join(at);
   const auto greeted = Clock::now();
+  const double cpu = cpu_seconds(server.process.pid()) - cpu_before;
   const double wait = std::chrono::duration<double>(greeted - asked).count();
-  std::printf("%zu members joined in %.2f s; the newcomer waited %.3f s for its greeting\n",
-              members, std::chrono::duration<double>(asked - storm).count(), wait);
-  // Generous for a loaded 2-core machine; the quadratic room took 5-6 s here.
-  EXPECT_LT(wait, 1.5);
+  std::printf("%zu members joined in %.2f s; the newcomer waited %.3f s for its greeting; the "
+              "server used %.2f CPU seconds\n",
+              members, std::chrono::duration<double>(asked - storm).count(), wait, cpu);
+  // The work, not the wall clock, is what was quadratic (6.7 s of it here before): CPU time
+  // does not stretch when other processes load the machine. The wait is only bounded loosely.
+  EXPECT_LT(cpu, 1.5);
+  EXPECT_LT(wait, 5.0);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <poll.h>
 
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -44,7 +45,10 @@ bool wait_not_listening(std::uint16_t port, std::chrono::milliseconds limit = 10
 std::vector<std::byte> payload(std::size_t size) {
   std::vector<std::byte> data(size);
   std::mt19937_64 random(size);
-  for (auto& b : data) b = static_cast<std::byte>(random());
+  for (std::size_t at = 0; at < size; at += 8) {  // eight random bytes a draw
+    const std::uint64_t word = random();
+    std::memcpy(data.data() + at, &word, std::min<std::size_t>(8, size - at));
+  }
   return data;
 }
 
@@ -129,7 +133,9 @@ struct Outcome {
   std::map<std::string, std::uint64_t> report;
 };
 
-Outcome run_session(const Case& c, std::span<const std::byte> data, const char* drain) {
+// `cut`: the drain is too short for the session. A slow reader then reads nothing until the
+// proxy has exited (else, reading at loopback speed, it could finish within the drain).
+Outcome run_session(const Case& c, std::span<const std::byte> data, const char* drain, bool cut) {
   Outcome out;
   auto target = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
   EXPECT_TRUE(target);
@@ -162,6 +168,7 @@ Outcome run_session(const Case& c, std::span<const std::byte> data, const char* 
     }
     proxy.process.signal(SIGTERM);
     EXPECT_TRUE(wait_not_listening(proxy.tcp->port()));
+    if (c.slow_reader && cut) out.proxy_exit = proxy.process.wait(40s);
     out.target = drain_target(t, first);
     (void)t.shutdown_write();  // our FIN goes back through the proxy: the client's end of file
   }
@@ -174,7 +181,7 @@ Outcome run_session(const Case& c, std::span<const std::byte> data, const char* 
 TEST_P(ProxyDrain, SessionFinishesWithinTheDrain) {
   const Case& c = GetParam();
   const auto data = payload(c.slow_reader ? 8u << 20 : 2u << 20);
-  const auto o = run_session(c, data, "30");
+  const auto o = run_session(c, data, "30", /*cut=*/false);
   EXPECT_TRUE(o.target.clean_eof) << o.target.error.message();
   EXPECT_EQ(o.target.bytes, data.size());
   EXPECT_EQ(o.target.digest, sha256(data));
@@ -187,8 +194,10 @@ TEST_P(ProxyDrain, SessionFinishesWithinTheDrain) {
 
 TEST_P(ProxyDrain, SessionCutAtTheDeadlineIsResetOnBothSides) {
   const Case& c = GetParam();
-  const auto data = payload(64u << 20);  // far more than the drain lets through
-  const auto o = run_session(c, data, "0.2");
+  // Far more than the drain lets through: --rate 4 MB/s and --delay 100 (at most 1 MiB held per
+  // 100 ms) pass about 1 MB and 2 MB in 0.2 s plus what kernel buffers hold.
+  const auto data = payload(48u << 20);
+  const auto o = run_session(c, data, "0.2", /*cut=*/true);
   EXPECT_FALSE(o.target.clean_eof) << "the target took a cut stream for a whole one";
   EXPECT_EQ(o.target.error, std::errc::connection_reset) << o.target.error.message();
   EXPECT_FALSE(o.client.clean_eof);
@@ -198,12 +207,10 @@ TEST_P(ProxyDrain, SessionCutAtTheDeadlineIsResetOnBothSides) {
   EXPECT_LT(o.target.bytes, data.size());
   EXPECT_EQ(o.proxy_exit, 0);
   EXPECT_EQ(o.report.at("sessions_cut"), 1u);
-  // Under --rate and --delay the proxy itself holds bytes when the cut comes. Behind a slow
-  // reader they may all sit in the kernel's send buffer instead, which the reset discards too
-  // but the proxy cannot see (bytes_dropped counts what it read and no socket took).
-  if (!c.slow_reader) {
-    EXPECT_GT(o.report.at("bytes_dropped"), 0u);
-  }
+  // Whether the proxy itself still held bytes at the cut depends on scheduling (they may all
+  // sit in kernel buffers, which the reset discards unseen), so bytes_dropped is not asserted
+  // here; what the target got is never more than what the report says its socket took.
+  EXPECT_GE(o.report.at("bytes_to_target"), o.target.bytes);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -217,13 +224,15 @@ INSTANTIATE_TEST_SUITE_P(
 // target of an upload is only written to, and a delay longer than the timeout holds the bytes
 // in the proxy. Before, both were cut, each end seeing a clean end of file after part of it.
 TEST(ProxyIdle, BusySessionsAreNotIdle) {
+  // Margins for a loaded machine: the proxy's loop must stall for 3/4 of the timeout before a
+  // correct proxy could be cut, while the unfixed one was cut one timeout into the transfer.
   for (const auto& faults : {std::vector<std::string>{"--rate", "1000000"},
-                             std::vector<std::string>{"--delay", "800"}}) {
-    const auto data = payload(1u << 20);
+                             std::vector<std::string>{"--delay", "2500"}}) {
+    const auto data = payload(faults[0] == "--rate" ? 2u << 20 : 1u << 20);
     auto target = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
     ASSERT_TRUE(target);
     std::vector<std::string> args{"proxy", "127.0.0.1:0", target->local_endpoint()->to_string(),
-                                  "-t", "1", "--idle-timeout", "0.4"};
+                                  "-t", "1", "--idle-timeout", "1"};
     args.insert(args.end(), faults.begin(), faults.end());
     auto proxy = start_wire(args);
     ASSERT_TRUE(proxy.tcp);

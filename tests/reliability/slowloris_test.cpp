@@ -26,13 +26,14 @@ std::optional<TcpStream> join(const Endpoint& at, std::optional<Endpoint> from =
   return std::move(*s);
 }
 
-// Each client sends one byte and reads its echo every 250 ms for `span`: never idle for long.
+// Each client sends one byte and reads its echo every 100 ms for `span`: never idle for long
+// (the idle timeout below is 2 s, so a loaded machine has ample margin).
 bool trickle(std::vector<TcpStream>& clients, std::chrono::milliseconds span) {
   const auto end = std::chrono::steady_clock::now() + span;
   while (std::chrono::steady_clock::now() < end) {
     for (auto& c : clients)
       if (!c.send_all("y") || test::read_n(c, 1) != "y") return false;
-    ::poll(nullptr, 0, 250);
+    ::poll(nullptr, 0, 100);
   }
   return true;
 }
@@ -45,7 +46,7 @@ std::optional<std::string> summary_of(test::Process& p) {
 
 TEST(Slowloris, PerAddressCapLeavesSlotsForOthers) {
   auto server = start_wire({"serve", "echo", "--tcp", "127.0.0.1:0", "-t", "2",
-                            "--max-connections", "20", "--idle-timeout", "1",
+                            "--max-connections", "20", "--idle-timeout", "2",
                             "--max-per-address", "5"});
   ASSERT_TRUE(server.tcp);
   std::vector<TcpStream> held;
@@ -56,8 +57,8 @@ TEST(Slowloris, PerAddressCapLeavesSlotsForOthers) {
   }
   EXPECT_EQ(held.size(), 5u);
   EXPECT_EQ(refused, 15);
-  // Trickling for twice the idle timeout keeps them: the idle clock does not stop this.
-  EXPECT_TRUE(trickle(held, 2s)) << "a trickling client was cut";
+  // Trickling for longer than the idle timeout keeps them: the idle clock does not stop this.
+  EXPECT_TRUE(trickle(held, 3s)) << "a trickling client was cut";
   // Another address still gets a slot.
   auto other = join(*server.tcp, Endpoint::parse("127.0.0.2:0").value());
   EXPECT_TRUE(other) << "a client from another address was not served";
@@ -74,7 +75,7 @@ TEST(Slowloris, PerAddressCapLeavesSlotsForOthers) {
 // idle timeout alone do not stop slowloris (what SECURITY.md must say).
 TEST(Slowloris, WithoutTheCapTricklersHoldEverySlot) {
   auto server = start_wire({"serve", "echo", "--tcp", "127.0.0.1:0", "-t", "2", "-q",
-                            "--max-connections", "20", "--idle-timeout", "1",
+                            "--max-connections", "20", "--idle-timeout", "2",
                             "--max-per-address", "0"});
   ASSERT_TRUE(server.tcp);
   std::vector<TcpStream> held;
@@ -87,8 +88,8 @@ TEST(Slowloris, WithoutTheCapTricklersHoldEverySlot) {
                                                .timeout = 5s});
   ASSERT_TRUE(late);  // completes in the kernel's backlog
   ASSERT_TRUE(late->send_all("z"));
-  // Twice the idle timeout of trickling: nobody is idle, so no slot frees for the newcomer.
-  EXPECT_TRUE(trickle(held, 2s)) << "a trickling client was cut";
+  // Trickling past the idle timeout: nobody is idle, so no slot frees for the newcomer.
+  EXPECT_TRUE(trickle(held, 3s)) << "a trickling client was cut";
   EXPECT_TRUE(test::quiet_for(late->native_handle(), 0ms)) << "served past max-connections";
   held.clear();  // slots come free: the newcomer is served
   ASSERT_TRUE(late->set_receive_timeout(10s));

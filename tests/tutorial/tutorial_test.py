@@ -17,6 +17,10 @@ KEY_LINES = {
     "udp_truncation": r"received 64 of 100 bytes from 127\.0\.0\.1:\d+, truncated: yes",
     "tcp_framed": r"3 messages, then the peer closed",
     "many_clients": r"20 of 20 clients echoed, 20 connections accepted",
+    "many_peers": r"200 of 200 peers echoed: ok",
+    "tcp_request": r"reply: HELLO, WIRE",
+    "kv_server": r"GET answer -> 42",
+    "udp_retry": r"answer: ping",
 }
 
 # Run by tests/cli/examples_test.cpp already (fixed ports 8888/8000: not run twice at once).

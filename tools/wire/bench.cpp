@@ -1,7 +1,8 @@
 // wire bench: the load generator. tcp-echo, tcp-bulk, udp-flood and tcp-connect drive a server
 // from --threads workers (each its own epoll loop, see bench_tcp.cpp and bench_udp.cpp), print a
-// live progress line on stderr, then the rate and latency quantiles on stdout (or --json), and
-// say when the generator itself, not the server, was the bottleneck.
+// line per --interval on stdout (as iperf3 -i), then the rate and latency quantiles (or all of
+// it as --json), and say when the generator itself, not the server, was the bottleneck.
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -62,36 +63,76 @@ CpuUse process_cpu() {
   return {sec(u.ru_utime), sec(u.ru_stime)};
 }
 
+/// What the workers did during one interval of the run (as iperf3 -i reports it).
+struct Interval {
+  double start = 0, end = 0;  // seconds since the clock started
+  std::uint64_t ops = 0, bytes = 0, received = 0;
+};
+
+Interval sample(std::vector<Progress>& progress) {
+  Interval now;
+  for (auto& p : progress) {
+    now.ops += p.ops.load(std::memory_order_relaxed);
+    now.bytes += p.bytes.load(std::memory_order_relaxed);
+    now.received += p.received.load(std::memory_order_relaxed);
+  }
+  return now;
+}
+
 /// Everything measured, merged over the workers.
 struct Summary {
   WorkerResult total;
   double elapsed = 0;
   CpuUse cpu;
   double busiest_thread = 0;  // the highest per-thread CPU share of the run
+  std::vector<Interval> intervals;
   bool saturated() const { return busiest_thread >= saturated_share; }
 };
 
-/// Sleeps until the duration is over, refreshing the progress line once a second.
-void pace(const BenchOptions& o, const ModeInfo& info, std::vector<Progress>& progress,
-          std::uint64_t start) {
-  const bool show = !o.quiet && ::isatty(STDERR_FILENO);
+void print_interval(const BenchOptions& o, const ModeInfo& info, const Interval& i) {
+  const double span = i.end - i.start;
+  std::string line = fmt::format("[{:6.2f}-{:6.2f} s] {:>12.0f} {}/s {:>9.3f} Gbit/s",
+                                 i.start, i.end, static_cast<double>(i.ops) / span, info.unit,
+                                 static_cast<double>(i.bytes) * 8 / span / 1e9);
+  if (o.mode == "udp-flood")
+    line += fmt::format(" {:>12.0f} echoed/s", static_cast<double>(i.received) / span);
+  // Best effort: a closed stdout must not stop the load (the summary reports it at the end).
+  std::fputs((line + "\n").c_str(), stdout);
+  std::fflush(stdout);
+}
+
+/// Sleeps until the duration is over, taking the workers' counters at every interval boundary;
+/// returns each interval's counts (none when the interval is 0).
+std::vector<Interval> pace(const BenchOptions& o, const ModeInfo& info,
+                           std::vector<Progress>& progress, std::uint64_t start) {
   const auto end = start + static_cast<std::uint64_t>(o.duration * 1e9);
-  std::uint64_t last_ops = 0, last_time = start;
-  for (std::uint64_t now = now_ns(); now < end; now = now_ns()) {
-    const std::uint64_t step = std::min<std::uint64_t>(end - now, 1'000'000'000u - (now - start) % 1'000'000'000u);
-    std::this_thread::sleep_for(std::chrono::nanoseconds(step));
-    if (!show) continue;
-    std::uint64_t ops = 0;
-    for (auto& p : progress) ops += p.ops.load(std::memory_order_relaxed);
+  const auto step = static_cast<std::uint64_t>(o.interval * 1e9);
+  const bool show = !o.quiet && !o.json;
+  std::vector<Interval> intervals;
+  Interval last;
+  std::uint64_t last_t = start;
+  for (std::uint64_t next = step ? start + step : end;;) {
+    const std::uint64_t wake = std::min(next, end);
+    for (std::uint64_t now = now_ns(); now < wake; now = now_ns())
+      std::this_thread::sleep_for(std::chrono::nanoseconds(wake - now));
+    if (step == 0) break;
     const std::uint64_t t = now_ns();
-    const double rate = static_cast<double>(ops - last_ops) / (static_cast<double>(t - last_time) / 1e9);
-    fmt::print(stderr, "\r{:6.1f} s  {:>12.0f} {}/s  {:>12} total ", static_cast<double>(t - start) / 1e9,
-               rate, info.unit, ops);
-    std::fflush(stderr);
-    last_ops = ops;
-    last_time = t;
+    const Interval total = sample(progress);
+    // A last sliver shorter than a tenth of the interval is left to the summary alone.
+    if (wake < end || static_cast<double>(t - last_t) >= 0.1 * static_cast<double>(step)) {
+      const Interval i{.start = static_cast<double>(last_t - start) / 1e9,
+                       .end = static_cast<double>(t - start) / 1e9, .ops = total.ops - last.ops,
+                       .bytes = total.bytes - last.bytes,
+                       .received = total.received - last.received};
+      intervals.push_back(i);
+      if (show) print_interval(o, info, i);
+      last = total;
+      last_t = t;
+    }
+    if (wake >= end) break;
+    next = wake + step;
   }
-  if (show) fmt::print(stderr, "\n");
+  return intervals;
 }
 
 /// Runs the workers; nullopt (after printing why) when set-up failed.
@@ -108,11 +149,11 @@ std::optional<Summary> run_load(const BenchOptions& o, const Endpoint& peer, con
   control.ready.arrive_and_wait();
   const CpuUse cpu0 = process_cpu();
   const std::uint64_t start = now_ns();
-  if (!control.failed) pace(o, info, progress, start);
+  Summary s;
+  if (!control.failed) s.intervals = pace(o, info, progress, start);
   control.stop = true;
   const std::uint64_t end = now_ns();
   threads.clear();  // joins
-  Summary s;
   s.elapsed = static_cast<double>(end - start) / 1e9;
   const CpuUse cpu1 = process_cpu();
   s.cpu = {cpu1.user - cpu0.user, cpu1.system - cpu0.system};
@@ -134,22 +175,30 @@ std::optional<Summary> run_load(const BenchOptions& o, const Endpoint& peer, con
 
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 
+/// Whether the mode timed anything: tcp-bulk never does, udp-flood only when a datagram can
+/// carry its send time. A mode that measured no latency has no latency fields.
+bool measures_latency(const BenchOptions& o) {
+  return o.mode != "tcp-bulk" && !(o.mode == "udp-flood" && o.size < sizeof(std::uint64_t));
+}
+
 nlohmann::json to_json(const BenchOptions& o, const Endpoint& peer, const ModeInfo& info,
                        const Summary& s) {
   const auto& h = s.total.latency;
   nlohmann::json j = {
       {"mode", o.mode}, {"target", peer.to_string()}, {"connections", o.connections},
-      {"threads", o.threads}, {"size", o.size}, {"pipeline", o.pipeline},
-      {"duration_s", s.elapsed}, {"unit", info.unit}, {"ops", s.total.ops},
-      {"rate", static_cast<double>(s.total.ops) / s.elapsed}, {"bytes", s.total.bytes},
+      {"threads", o.threads}, {"size", o.size}, {"duration_s", s.elapsed}, {"unit", info.unit},
+      {"ops", s.total.ops}, {"rate", static_cast<double>(s.total.ops) / s.elapsed},
+      {"bytes", s.total.bytes},
       {"gbit_s", static_cast<double>(s.total.bytes) * 8 / s.elapsed / 1e9},
       {"errors", s.total.errors},
-      {"latency_us", {{"count", h.count()}, {"mean", h.mean() / 1e3}, {"p50", us(h.quantile(0.5))},
-                      {"p90", us(h.quantile(0.9))}, {"p99", us(h.quantile(0.99))},
-                      {"p99_9", us(h.quantile(0.999))}, {"max", us(h.max())}}},
       {"generator", {{"cpu_s", s.cpu.user + s.cpu.system}, {"user_s", s.cpu.user},
                      {"system_s", s.cpu.system}, {"busiest_thread_share", s.busiest_thread},
                      {"saturated", s.saturated()}}}};
+  if (o.mode == "tcp-echo") j["pipeline"] = o.pipeline;
+  if (measures_latency(o))
+    j["latency_us"] = {{"count", h.count()}, {"mean", h.mean() / 1e3}, {"p50", us(h.quantile(0.5))},
+                       {"p90", us(h.quantile(0.9))}, {"p99", us(h.quantile(0.99))},
+                       {"p99_9", us(h.quantile(0.999))}, {"max", us(h.max())}};
   if (o.mode == "udp-flood") {
     const auto lost = s.total.ops > s.total.received ? s.total.ops - s.total.received : 0;
     j["udp"] = {{"sent", s.total.ops}, {"received", s.total.received}, {"lost", lost},
@@ -157,14 +206,25 @@ nlohmann::json to_json(const BenchOptions& o, const Endpoint& peer, const ModeIn
                 {"loss_ratio", s.total.ops ? static_cast<double>(lost) / static_cast<double>(s.total.ops) : 0.0}};
   }
   if (o.mode == "tcp-bulk") j["sendfile"] = o.sendfile;
+  j["interval_s"] = o.interval;
+  j["intervals"] = nlohmann::json::array();
+  for (const auto& i : s.intervals) {
+    const double span = i.end - i.start;
+    nlohmann::json one = {{"start_s", i.start}, {"end_s", i.end}, {"ops", i.ops},
+                          {"rate", static_cast<double>(i.ops) / span}, {"bytes", i.bytes},
+                          {"gbit_s", static_cast<double>(i.bytes) * 8 / span / 1e9}};
+    if (o.mode == "udp-flood") one["received"] = i.received;
+    j["intervals"].push_back(std::move(one));
+  }
   return j;
 }
 
 void print_text(const nlohmann::json& j) {
-  fmt::print("{} {}: {} connections x {} in flight, {} B, {} threads, {:.2f} s\n",
+  fmt::print("{} {}: {} connections{}, {} B, {} threads, {:.2f} s\n",
              j["mode"].get<std::string>(), j["target"].get<std::string>(),
-             j["connections"].get<int>(), j["pipeline"].get<int>(), j["size"].get<std::size_t>(),
-             j["threads"].get<int>(), j["duration_s"].get<double>());
+             j["connections"].get<int>(),
+             j.contains("pipeline") ? fmt::format(" x {} in flight", j["pipeline"].get<int>()) : "",
+             j["size"].get<std::size_t>(), j["threads"].get<int>(), j["duration_s"].get<double>());
   fmt::print("  {:<11} {} ({:.0f} /s), {:.3f} Gbit/s, {} errors\n", j["unit"].get<std::string>(),
              j["ops"].get<std::uint64_t>(), j["rate"].get<double>(), j["gbit_s"].get<double>(),
              j["errors"].get<std::uint64_t>());
@@ -172,32 +232,52 @@ void print_text(const nlohmann::json& j) {
     fmt::print("  {:<11} {} echoed ({:.0f} /s), {} lost ({:.2f} %)\n", "udp",
                j["udp"]["received"].get<std::uint64_t>(), j["udp"]["received_rate"].get<double>(),
                j["udp"]["lost"].get<std::uint64_t>(), j["udp"]["loss_ratio"].get<double>() * 100);
-  const auto& l = j["latency_us"];
-  if (l["count"].get<std::uint64_t>() > 0)
+  if (j.contains("latency_us") && j["latency_us"]["count"].get<std::uint64_t>() > 0) {
+    const auto& l = j["latency_us"];
     fmt::print("  {:<11} p50 {:.1f} us  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
                "latency", l["p50"].get<double>(), l["p90"].get<double>(), l["p99"].get<double>(),
                l["p99_9"].get<double>(), l["max"].get<double>());
+  }
   const auto& g = j["generator"];
   fmt::print("  {:<11} cpu {:.2f} s (user {:.2f}, system {:.2f}), busiest thread {:.0f} %\n",
              "generator", g["cpu_s"].get<double>(), g["user_s"].get<double>(),
              g["system_s"].get<double>(), g["busiest_thread_share"].get<double>() * 100);
 }
 
-/// Checks the options against the hard caps; a message for a usage error, or empty.
+/// The checks a flag's own validator cannot make (they depend on the mode or on 0 meaning
+/// "none"); the ranges themselves are checked as the flags are parsed (add_bench_commands).
 std::string validate(BenchOptions& o, const ModeInfo& info) {
+  if (o.mode == "udp-flood" && o.size > 65507)
+    return fmt::format("--size must be 1..65507 bytes for UDP (got {})", o.size);
+  if (o.interval != 0 && o.interval < min_interval)
+    return fmt::format("--interval must be 0 (none) or {}..{} seconds (got {})", min_interval,
+                       max_duration, o.interval);
   if (o.size == 0) o.size = info.default_size;
-  if (o.mode != "tcp-connect" && (o.size < 1 || o.size > max_size))
-    return fmt::format("--size must be 1..{}", max_size);
-  if (o.mode == "udp-flood" && o.size > 65507) return "--size must be at most 65507 for UDP";
-  if (o.connections < 1 || o.connections > max_connections)
-    return fmt::format("--connections must be 1..{}", max_connections);
-  if (o.pipeline < 1 || o.pipeline > max_pipeline)
-    return fmt::format("--pipeline must be 1..{}", max_pipeline);
-  if (!(o.duration > 0 && o.duration <= max_duration))
-    return fmt::format("--duration must be in (0, {}] seconds", max_duration);
-  if (o.threads < 1 || o.threads > max_threads) return fmt::format("--threads must be 1..{}", max_threads);
   o.threads = std::min(o.threads, o.connections);
   return {};
+}
+
+/// CPUs this process may run on (taskset and cgroups shrink it below the machine's count).
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return static_cast<int>(std::thread::hardware_concurrency());
+  return CPU_COUNT(&set);
+}
+
+/// The advice for a run the generator limited: only what can raise the load from here.
+std::string saturation_advice(const BenchOptions& o, double busiest) {
+  std::string line = fmt::format("the load generator was the bottleneck (a thread used {:.0f} % of a "
+                                 "core): the figures are a floor for the server", busiest * 100);
+  const int cpus = usable_cpus();
+  if (o.threads < cpus && o.threads < o.connections)
+    line += fmt::format("; --threads {} would use the {} cores it may run on",
+                        std::min(cpus, o.connections), cpus);
+  else if (o.threads < cpus)
+    line += fmt::format("; more --connections (and --threads up to {}) would spread the load", cpus);
+  else
+    line += fmt::format("; it already has a thread on each of its {} usable cores: give it more cores", cpus);
+  return line;
 }
 
 int run_bench(BenchOptions o) {
@@ -210,9 +290,8 @@ int run_bench(BenchOptions o) {
   const auto j = to_json(o, peers->front(), info, *summary);
   if (o.json) fmt::print("{}\n", j.dump(2));
   else print_text(j);
-  if (summary->saturated())
-    fmt::print(stderr, "wire: bench: the load generator was the bottleneck (a thread used {:.0f} % "
-               "of a core); add --threads or give it more cores\n", summary->busiest_thread * 100);
+  std::fflush(stdout);
+  if (summary->saturated()) report("bench: " + saturation_advice(o, summary->busiest_thread), exit_ok);
   if (summary->total.ops == 0) return report(fmt::format("no {} completed against {}", info.unit, o.address));
   return exit_ok;
 }
@@ -242,19 +321,35 @@ void add_bench_commands(CLI::App& app, Action& action) {
   for (const auto& m : modes) {
     auto* sub = bench->add_subcommand(m.name, m.help);
     sub->add_option("address", options->address, "server host:port")->required();
+    // Every numeric flag has a range (the shared validators refuse NaN, infinity, "-1" for a
+    // count and garbage, naming the flag): a usage error, exit 2.
     sub->add_option("-c,--connections", options->connections, "connections (UDP: sockets; connect: slots)")
+        ->check(whole_in(1, max_connections))
         ->capture_default_str();
-    sub->add_option("-s,--size", options->size, "bytes a message / write / datagram (default by mode)");
+    sub->add_option("-s,--size", options->size, "bytes a message / write / datagram (0: the mode's default)")
+        ->check(whole_in(0, max_size));
     sub->add_option("-p,--pipeline", options->pipeline, "tcp-echo: messages in flight per connection")
+        ->check(whole_in(1, max_pipeline))
         ->capture_default_str();
-    sub->add_option("-d,--duration", options->duration, "seconds of load")->capture_default_str();
-    sub->add_option("-t,--threads", options->threads, "load threads, each its own epoll loop")
+    sub->add_option("-d,--duration", options->duration, "seconds of load")
+        ->check(number_in(0.001, max_duration))
         ->capture_default_str();
-    sub->add_option("--rate", options->rate, "udp-flood: datagrams/s in total (0: flat out)");
-    sub->add_option("--batch", options->batch, "udp-flood: datagrams a sendmmsg")->capture_default_str();
+    // No -t: iperf3 users read -t as time.
+    sub->add_option("--threads", options->threads, "load threads, each its own epoll loop")
+        ->check(whole_in(1, max_threads))
+        ->capture_default_str();
+    sub->add_option("-i,--interval", options->interval,
+                    "seconds between progress lines, kept in --json as intervals (0: none)")
+        ->check(number_in(0, max_duration))
+        ->capture_default_str();
+    sub->add_option("--rate", options->rate, "udp-flood: datagrams/s in total (0: flat out)")
+        ->check(number_in(0, max_rate));
+    sub->add_option("--batch", options->batch, "udp-flood: datagrams a sendmmsg")
+        ->check(whole_in(1, max_udp_batch))
+        ->capture_default_str();
     sub->add_flag("--sendfile", options->sendfile, "tcp-bulk: send with sendfile(2) from a file");
     sub->add_flag("--json", options->json, "print the result as JSON");
-    sub->add_flag("-q,--quiet", options->quiet, "no progress line on stderr");
+    sub->add_flag("-q,--quiet", options->quiet, "no progress lines");
     sub->callback([&action, options, name = std::string(m.name)] {
       options->mode = name;
       action = [options] { return run_bench(*options); };

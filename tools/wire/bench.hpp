@@ -23,18 +23,20 @@ struct BenchOptions {
   std::size_t size = 0;      ///< bytes a message / a write / a datagram; 0 means the mode's default
   int pipeline = 1;          ///< tcp-echo: messages in flight per connection
   double duration = 5;       ///< seconds of measured load
+  double interval = 1;       ///< seconds between progress lines (and JSON intervals); 0: none
   int threads = 1;           ///< load threads, each with its own epoll loop
   double rate = 0;           ///< udp-flood: datagrams/s over all threads; 0 sends flat out
   int batch = 32;            ///< udp-flood: datagrams per sendmmsg
   bool sendfile = false;     ///< tcp-bulk: send from a file with sendfile(2) instead of send(2)
   bool json = false;
-  bool quiet = false;        ///< no live progress line
+  bool quiet = false;        ///< no progress lines
 };
 
-/// Counters a worker updates as it goes (relaxed), read once a second for the progress line.
+/// Counters a worker updates as it goes (relaxed), read at each interval for the progress line.
 struct alignas(64) Progress {
   std::atomic<std::uint64_t> ops{0};
   std::atomic<std::uint64_t> bytes{0};
+  std::atomic<std::uint64_t> received{0};  ///< udp-flood: echoes received
 };
 
 /// Start and stop, shared by all workers and the command.
@@ -62,6 +64,9 @@ inline constexpr int max_threads = 64;
 inline constexpr int max_pipeline = 1024;
 inline constexpr std::size_t max_size = 16u << 20;
 inline constexpr double max_duration = 3600;
+inline constexpr double min_interval = 0.1;  ///< a shorter interval would mostly measure jitter
+inline constexpr double max_rate = 1e9;
+inline constexpr int max_udp_batch = 256;
 
 /// One worker: connects its `connections`, arrives at control.ready, loads until control.stop.
 void run_tcp_echo(const BenchOptions& o, const Endpoint& peer, int connections, Control& control,

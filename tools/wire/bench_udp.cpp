@@ -17,7 +17,6 @@
 namespace wire::cli {
 namespace {
 
-constexpr int max_batch = 256;
 constexpr std::uint64_t drain_ns = 200'000'000;  // how long echoes may trail the last send
 
 /// A batch of datagrams for sendmmsg/recvmmsg over one contiguous buffer.
@@ -109,7 +108,7 @@ void send_batch(UdpSocket& s, Batch& out, int count, std::uint64_t now, std::siz
 
 void run_udp_flood(const BenchOptions& o, const Endpoint& peer, int connections, Control& control,
                    Progress& progress, WorkerResult& result) {
-  const int batch = std::clamp(o.batch, 1, max_batch);
+  const int batch = std::clamp(o.batch, 1, max_udp_batch);
   std::vector<UdpSocket> sockets;
   Socket ep(::epoll_create1(EPOLL_CLOEXEC));
   if (auto s = open_senders(peer, connections); s) sockets = std::move(*s);
@@ -129,7 +128,7 @@ void run_udp_flood(const BenchOptions& o, const Endpoint& peer, int connections,
   const std::uint64_t start = now_ns();
   std::uint64_t stop_at = 0;  // when sending stopped; echoes are drained for drain_ns after
   std::size_t next = 0;
-  epoll_event events[max_batch];
+  epoll_event events[max_udp_batch];
   for (;;) {
     const std::uint64_t now = now_ns();
     if (stop_at == 0 && control.stop.load(std::memory_order_relaxed)) stop_at = now;
@@ -138,11 +137,12 @@ void run_udp_flood(const BenchOptions& o, const Endpoint& peer, int connections,
     if (allowed > 0) send_batch(sockets[next++ % sockets.size()], out, allowed, now, o.size, result);
     // Flat out: only look for echoes. Paced or draining: wait up to 1 ms for one.
     const int timeout = allowed == batch ? 0 : 1;
-    const int n = ::epoll_wait(ep.native_handle(), events, max_batch, timeout);
+    const int n = ::epoll_wait(ep.native_handle(), events, max_udp_batch, timeout);
     for (int k = 0; k < n; ++k)
       if (!drain(sockets[events[k].data.u64].native_handle(), in, batch, start, result))
         ++result.errors;
     progress.ops.store(result.ops, std::memory_order_relaxed);
+    progress.received.store(result.received, std::memory_order_relaxed);
     progress.bytes.store(result.bytes, std::memory_order_relaxed);
   }
   result.cpu_seconds = thread_cpu_seconds() - cpu_start;

@@ -69,7 +69,7 @@ CLI::Validator number_in(double lo, double hi) {
         if (v && *v >= lo && *v <= hi) return {};
         return fmt::format("must be a number from {} to {}, not '{}'", lo, hi, text);
       },
-      fmt::format("NUMBER in [{} - {}]", lo, hi));
+      fmt::format("[{} - {}]", lo, hi));
 }
 
 CLI::Validator whole_in(std::uint64_t lo, std::uint64_t hi) {
@@ -81,7 +81,7 @@ CLI::Validator whole_in(std::uint64_t lo, std::uint64_t hi) {
         if (ec == std::errc{} && ptr == end && !text.empty() && v >= lo && v <= hi) return {};
         return fmt::format("must be a whole number from {} to {}, not '{}'", lo, hi, text);
       },
-      fmt::format("UINT in [{} - {}]", lo, hi));
+      fmt::format("[{} - {}]", lo, hi));
 }
 
 CLI::Validator seconds_flag(double max) {
@@ -91,7 +91,7 @@ CLI::Validator seconds_flag(double max) {
         if (v && *v >= 0 && *v <= max) return {};
         return fmt::format("must be seconds from 0 to {}, not '{}'", max, text);
       },
-      fmt::format("SECONDS in [0 - {}]", max));
+      fmt::format("seconds in [0 - {}]", max));
 }
 
 CLI::Validator millis_flag(double max) {
@@ -101,7 +101,7 @@ CLI::Validator millis_flag(double max) {
         if (v && *v >= 0 && *v <= max) return {};
         return fmt::format("must be milliseconds from 0 to {}, not '{}'", max, text);
       },
-      fmt::format("MS in [0 - {}]", max));
+      fmt::format("ms in [0 - {}]", max));
 }
 
 std::optional<std::vector<Endpoint>> resolve_or_report(const std::string& text) {

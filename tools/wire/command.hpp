@@ -31,6 +31,7 @@ void add_demo_command(CLI::App& app, Action& action);
 void add_bench_commands(CLI::App& app, Action& action);
 void add_serve_command(CLI::App& app, Action& action);
 void add_proxy_command(CLI::App& app, Action& action);
+void add_probe_command(CLI::App& app, Action& action);  // under tcp: call after add_tcp_commands
 
 /// Writes one diagnostic line (a newline is added) to stderr, best effort: never throws; one
 /// unbuffered write(2) per line (lines from several threads do not interleave); a failed write

@@ -1,11 +1,33 @@
 // wire: netcat for UDP and TCP, the seed's demo, and ready services.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 
 #include "command.hpp"
 
+namespace {
+
+// A closed stdin, stdout or stderr (`2>&-`) would let the next socket take its number, and log
+// lines would then go to a client: park /dev/null on each closed one first.
+void open_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    const int null = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (null >= 0 && null != fd) {
+      ::dup2(null, fd);
+      ::close(null);
+    }
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  open_standard_descriptors();
   // A peer that goes away must give EPIPE, never kill the process: sockets use MSG_NOSIGNAL,
   // and ignoring SIGPIPE covers writes to a closed stdout pipe as well.
   std::signal(SIGPIPE, SIG_IGN);
@@ -23,6 +45,7 @@ int main(int argc, char** argv) {
   wire::cli::add_bench_commands(app, action);
   wire::cli::add_serve_command(app, action);
   wire::cli::add_proxy_command(app, action);
+  wire::cli::add_probe_command(app, action);
 
   try {
     app.parse(argc, argv);

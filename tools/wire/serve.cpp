@@ -121,9 +121,11 @@ int serve(const ServeOptions& o) {
                                               : "tcp " + o.tcp + " and udp " + o.udp;
     return report(fmt::format("cannot listen on {}", where), server.error());
   }
-  if (auto at = (*server)->tcp_endpoint()) log("listening on tcp {}", at->to_string());
-  if (auto at = (*server)->udp_endpoint()) log("listening on udp {}", at->to_string());
-  auto ran = (*server)->run();
+  // Said once the stop signals are blocked: a SIGTERM sent on reading it drains, not kills.
+  auto ran = (*server)->run([&server] {
+    if (auto at = (*server)->tcp_endpoint()) log("listening on tcp {}", at->to_string());
+    if (auto at = (*server)->udp_endpoint()) log("listening on udp {}", at->to_string());
+  });
   if (!ran) return report("serve", ran.error());
   if (!o.quiet) {
     const auto s = (*server)->stats();

@@ -1,0 +1,125 @@
+// The resolver pool: jobs in a queue, up to four threads running the blocking wire::resolve().
+// A job's loop pointer is cleared (under the pool lock) when its waiter gives up, so an answer
+// arriving later is never posted to a loop that may be gone, nor delivered to a dead frame.
+#include "wire/resolver.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace wire {
+namespace detail {
+
+struct ResolveJob {
+  std::string text;
+  EventLoop* loop = nullptr;           // guarded by the pool lock; null once abandoned
+  ResolveAwaiter* waiter = nullptr;    // loop thread only
+  Result<std::vector<Endpoint>> answer;
+};
+
+namespace {
+
+std::atomic<void (*)()> hook{nullptr};
+
+class Pool {
+ public:
+  static Pool& get() {
+    static Pool* pool = new Pool;  // never destroyed: detached threads may still use it
+    return *pool;
+  }
+
+  void submit(std::shared_ptr<ResolveJob> job) {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(job));
+    if (idle_ == 0 && threads_ < max_threads) {
+      ++threads_;
+      std::thread([this] { serve(); }).detach();
+    } else {
+      ready_.notify_one();
+    }
+  }
+
+  void abandon(ResolveJob& job) {
+    std::lock_guard lock(mutex_);
+    job.loop = nullptr;
+    std::erase_if(queue_, [&](const auto& j) { return j.get() == &job; });
+  }
+
+ private:
+  static constexpr int max_threads = 4;
+
+  void serve() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      ++idle_;
+      ready_.wait(lock, [this] { return !queue_.empty(); });
+      --idle_;
+      auto job = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      if (auto h = hook.load()) h();
+      auto answer = wire::resolve(job->text);
+      lock.lock();
+      if (!job->loop) continue;  // abandoned while we resolved: drop the answer
+      job->answer = std::move(answer);
+      job->loop->post([job] {
+        if (job->waiter) job->waiter->answered(std::move(job->answer));
+      });
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::shared_ptr<ResolveJob>> queue_;
+  int threads_ = 0;
+  int idle_ = 0;
+};
+
+}  // namespace
+
+void set_resolver_hook(void (*h)()) { hook.store(h); }
+
+}  // namespace detail
+
+bool ResolveAwaiter::await_ready() {
+  auto hp = split_host_port(text_);
+  if (!hp) {
+    error_ = hp.error();
+    return true;
+  }
+  if (hp->host.empty() || text_.front() == '[' || Endpoint::parse(text_)) {
+    answer_ = wire::resolve(text_);  // numeric: no DNS, no thread
+    if (!answer_) error_ = answer_.error();
+    return true;
+  }
+  return false;
+}
+
+bool ResolveAwaiter::start(detail::PromiseBase& p, std::coroutine_handle<> h) {
+  if (!arm(p, h, timeout_)) return false;
+  job_ = std::make_shared<detail::ResolveJob>();
+  job_->text = text_;
+  job_->loop = loop_;
+  job_->waiter = this;
+  detail::Pool::get().submit(job_);
+  return true;
+}
+
+void ResolveAwaiter::answered(Result<std::vector<Endpoint>> answer) {
+  job_.reset();
+  answer_ = std::move(answer);
+  if (!answer_) error_ = answer_.error();
+  disarm().resume();
+}
+
+void ResolveAwaiter::stop() noexcept {
+  if (!job_) return;
+  job_->waiter = nullptr;
+  detail::Pool::get().abandon(*job_);
+  job_.reset();
+}
+
+ResolveAwaiter::~ResolveAwaiter() { stop(); }
+
+}  // namespace wire

@@ -1,0 +1,320 @@
+// Streams on real sockets: connect with one deadline, read/write, cancellation mid-connect,
+// mid-read and mid-write with nothing leaked (descriptors, frames), the resolver off the loop.
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <latch>
+#include <semaphore>
+#include <thread>
+
+#include "wire/async_stream.hpp"
+#include "wire/resolver.hpp"
+#include "wire/server.hpp"
+#include "wire/services.hpp"
+#include "wire/task_group.hpp"
+#include "wire/tcp.hpp"
+#include "wire/timer.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using wire::Endpoint;
+using wire::EventLoop;
+using wire::Result;
+using wire::Stream;
+using wire::Task;
+
+std::unique_ptr<EventLoop> make_loop() { return EventLoop::create().value(); }
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (auto* e = ::readdir(d)) n += e->d_name[0] != '.';
+  ::closedir(d);
+  return n;
+}
+
+long frames() { return wire::detail::live_task_frames.load(); }
+
+// Descriptors registered in this process's epoll instances (the "tfd:" lines of their fdinfo).
+std::size_t registrations() {
+  std::size_t n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (auto* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char link[64] = {};
+    const std::string path = std::string("/proc/self/fd/") + e->d_name;
+    if (::readlink(path.c_str(), link, sizeof link - 1) <= 0) continue;
+    if (std::string_view(link) != "anon_inode:[eventpoll]") continue;
+    FILE* f = std::fopen((std::string("/proc/self/fdinfo/") + e->d_name).c_str(), "r");
+    if (!f) continue;
+    char line[256];
+    while (std::fgets(line, sizeof line, f)) n += std::string_view(line).starts_with("tfd:");
+    std::fclose(f);
+  }
+  ::closedir(d);
+  return n;
+}
+
+struct EchoServer {
+  std::unique_ptr<wire::Server> server;
+  Endpoint at;
+  EchoServer() {
+    wire::ServerOptions o;
+    o.tcp = Endpoint::loopback(wire::Family::v4, 0);
+    o.threads = 1;
+    server = wire::Server::create(o, wire::services::echo()).value();
+    EXPECT_TRUE(server->start());
+    at = *server->tcp_endpoint();
+  }
+  ~EchoServer() {
+    server->shutdown();
+    (void)server->wait();
+  }
+};
+
+// A listener whose backlog is full: further SYNs get no answer (see tcp_test.cpp).
+struct Unresponsive {
+  wire::TcpListener full;
+  std::vector<wire::TcpStream> queued;
+  Endpoint at;
+  Unresponsive() {
+    full = wire::TcpListener::listen(Endpoint::loopback(wire::Family::v4, 0), {.backlog = 0})
+               .value();
+    at = full.local_endpoint().value();
+    for (int i = 0; i < 8; ++i) {
+      auto c = wire::TcpStream::connect(at, {.local = std::nullopt, .timeout = 200ms});
+      if (!c) break;
+      queued.push_back(std::move(*c));
+    }
+  }
+};
+
+Task<Result<std::string>> echo_once(Endpoint at, std::string text) {
+  auto s = co_await wire::connect(at, {.timeout = 5s});
+  if (!s) co_return wire::fail(s.error());
+  if (auto w = co_await s->write_all(text); !w) co_return wire::fail(w.error());
+  std::string back(text.size(), '\0');
+  auto r = co_await s->read_exact(std::as_writable_bytes(std::span(back)));
+  if (!r) co_return wire::fail(r.error());
+  co_return back;
+}
+
+TEST(Stream, EchoRoundTrip) {
+  EchoServer echo;
+  auto loop = make_loop();
+  auto r = wire::run(*loop, echo_once(echo.at, "hello, wire"));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, "hello, wire");
+  EXPECT_EQ(frames(), 0);
+}
+
+TEST(Stream, ConnectsByNameThroughTheResolver) {
+  EchoServer echo;
+  auto loop = make_loop();
+  auto r = wire::run(*loop, [](std::uint16_t port) -> Task<Result<std::size_t>> {
+    auto s = co_await wire::connect("localhost:" + std::to_string(port), {.timeout = 5s});
+    if (!s) co_return wire::fail(s.error());
+    auto w = co_await s->write_all(std::string_view("x\n"));
+    if (!w) co_return wire::fail(w.error());
+    wire::Decoder lines(wire::Codec::lines());
+    auto m = co_await s->read_message(lines, 5s);
+    if (!m) co_return wire::fail(m.error());
+    co_return (*m)->size();
+  }(echo.at.port()));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, 1u);
+}
+
+TEST(Stream, ThousandConcurrentOutboundConnectionsUnderOneDeadline) {
+  const auto fds = open_fds();
+  wire::ServerOptions o;
+  o.tcp = Endpoint::loopback(wire::Family::v4, 0);
+  o.threads = 1;
+  o.max_per_address = 0;  // a thousand clients from 127.0.0.1: the per-address cap would refuse them
+  auto server = wire::Server::create(o, wire::services::echo()).value();
+  ASSERT_TRUE(server->start());
+  const Endpoint at = *server->tcp_endpoint();
+  auto loop = make_loop();
+  int ok = 0;
+  auto r = wire::run(*loop, [](Endpoint to, int& count) -> Task<Result<void>> {
+    wire::TaskGroup group({.timeout = 20s});
+    for (int i = 0; i < 1000; ++i)
+      group.spawn([](Endpoint e, int n, int& c) -> Task<Result<void>> {
+        auto back = co_await echo_once(e, "peer " + std::to_string(n));
+        if (!back) co_return wire::fail(back.error());
+        if (*back == "peer " + std::to_string(n)) ++c;
+        co_return Result<void>{};
+      }(to, i, count));
+    co_return co_await group.join();
+  }(at, ok));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(ok, 1000);
+  EXPECT_EQ(frames(), 0);
+  loop.reset();
+  server->shutdown();
+  (void)server->wait();
+  server.reset();
+  EXPECT_EQ(open_fds(), fds);
+}
+
+TEST(Stream, TwoUnresponsiveAddressesTakeOneDeadline) {
+  Unresponsive a, b;
+  auto loop = make_loop();
+  const auto start = EventLoop::Clock::now();
+  auto r = wire::run(*loop, wire::connect(std::vector{a.at, b.at}, {.timeout = 300ms}));
+  const auto took = EventLoop::Clock::now() - start;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), std::errc::timed_out);
+  EXPECT_GE(took, 290ms);
+  EXPECT_LT(took, 550ms);  // two deadlines would be 600 ms
+}
+
+TEST(Stream, CancelMidConnectLeaksNothing) {
+  Unresponsive a;
+  const auto fds = open_fds();
+  auto loop = make_loop();
+  // Counted inside the task, right after the cancellation: released at once, not at tear-down.
+  struct Counts {
+    std::size_t fds_before = 0, fds_after = 0, reg_before = 0, reg_after = 0;
+    long frames_before = 0, frames_after = 0;
+  } n;
+  auto r = wire::run(*loop, [](Endpoint to, Counts& c) -> Task<Result<void>> {
+    c.fds_before = open_fds();
+    c.reg_before = registrations();
+    c.frames_before = frames();
+    wire::TaskGroup group({.timeout = 100ms});
+    for (int i = 0; i < 20; ++i)
+      group.spawn([](Endpoint e) -> Task<Result<void>> {
+        auto s = co_await wire::connect(e, {.timeout = 10s});
+        if (!s) co_return wire::fail(s.error());
+        co_return Result<void>{};
+      }(to));
+    auto joined = co_await group.join();
+    c.fds_after = open_fds();
+    c.reg_after = registrations();
+    c.frames_after = frames();
+    co_return joined;
+  }(a.at, n));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), std::errc::timed_out);
+  EXPECT_EQ(n.fds_after, n.fds_before);
+  EXPECT_EQ(n.reg_after, n.reg_before);
+  EXPECT_EQ(n.frames_after, n.frames_before);
+  EXPECT_EQ(frames(), 0);
+  loop.reset();
+  EXPECT_EQ(open_fds(), fds);
+}
+
+TEST(Stream, CancelMidReadAndMidWriteLeaksNothing) {
+  // The peer accepts nothing and reads nothing: reads never complete, writes fill the buffers.
+  wire::TcpListener silent =
+      wire::TcpListener::listen(Endpoint::loopback(wire::Family::v4, 0), {}).value();
+  const Endpoint at = silent.local_endpoint().value();
+  const auto fds = open_fds();
+  auto loop = make_loop();
+  const auto registered = registrations();
+  struct Outcome {
+    Result<std::size_t> read, write;
+    std::size_t written = 0;
+    std::size_t fds_after = 0;
+  };
+  auto out = wire::run(*loop, [](Endpoint to) -> Task<Outcome> {
+    Outcome o{wire::fail(std::error_code{}), wire::fail(std::error_code{})};
+    auto s = co_await wire::connect(to, {.timeout = 5s});
+    if (!s) co_return o;
+    std::byte buf[16];
+    o.read = co_await s->read_some(buf, 50ms);
+    std::vector<std::byte> big(64u << 20);
+    o.write = co_await s->write_all(big, 200ms);
+    o.written = s->partial();
+    s->reset();  // the stream is dropped: its descriptor must go now
+    o.fds_after = open_fds();
+    co_return o;
+  }(at));
+  ASSERT_FALSE(out.read);
+  EXPECT_EQ(out.read.error(), std::errc::timed_out);
+  ASSERT_FALSE(out.write);
+  EXPECT_EQ(out.write.error(), std::errc::timed_out);
+  EXPECT_GT(out.written, 0u);
+  EXPECT_LT(out.written, 64u << 20);
+  EXPECT_EQ(frames(), 0);
+  EXPECT_EQ(registrations(), registered);
+  EXPECT_EQ(out.fds_after, fds + 2);  // the loop's epoll and eventfd only
+  loop.reset();
+  EXPECT_EQ(open_fds(), fds);
+}
+
+TEST(Stream, ScopeCancelEndsAReadWithOperationCanceled) {
+  wire::TcpListener silent =
+      wire::TcpListener::listen(Endpoint::loopback(wire::Family::v4, 0), {}).value();
+  const Endpoint at = silent.local_endpoint().value();
+  auto loop = make_loop();
+  auto r = wire::run(*loop, [](Endpoint to) -> Task<Result<void>> {
+    wire::TaskGroup group;
+    group.spawn([](Endpoint e) -> Task<Result<void>> {
+      auto s = co_await wire::connect(e, {.timeout = 5s});
+      if (!s) co_return wire::fail(s.error());
+      std::byte buf[1];
+      auto n = co_await s->read_some(buf);
+      if (!n) co_return wire::fail(n.error());
+      co_return Result<void>{};
+    }(to));
+    group.spawn([]() -> Task<Result<void>> {
+      (void)co_await wire::sleep_for(50ms);
+      co_return wire::fail(std::make_error_code(std::errc::interrupted));
+    }());
+    co_return co_await group.join();
+  }(at));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), std::errc::interrupted);
+  EXPECT_EQ(frames(), 0);
+}
+
+std::binary_semaphore* gate = nullptr;
+void wait_at_gate() {
+  if (gate) gate->acquire();
+}
+
+TEST(Resolver, AnswerAfterCancellationIsDropped) {
+  std::binary_semaphore sem(0);
+  gate = &sem;
+  wire::detail::set_resolver_hook(&wait_at_gate);
+  auto loop = make_loop();
+  auto r = wire::run(*loop, []() -> Task<Result<std::vector<Endpoint>>> {
+    co_return co_await wire::async_resolve("localhost:80", 50ms);
+  }());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), std::errc::timed_out);
+  sem.release();  // the lookup finishes now, after its waiter and its loop are gone
+  loop.reset();
+  // A second lookup on a fresh loop still works: the pool is intact.
+  std::binary_semaphore sem2(1);
+  gate = &sem2;
+  auto loop2 = make_loop();
+  auto again = wire::run(*loop2, []() -> Task<Result<std::vector<Endpoint>>> {
+    co_return co_await wire::async_resolve("localhost:80", 5s);
+  }());
+  wire::detail::set_resolver_hook(nullptr);
+  gate = nullptr;
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_FALSE(again->empty());
+  EXPECT_EQ(*again, *wire::resolve("localhost:80"));
+  EXPECT_EQ(frames(), 0);
+}
+
+TEST(Resolver, NumericAndIpv6AnswerWithoutAThread) {
+  auto loop = make_loop();
+  auto r = wire::run(*loop, []() -> Task<Result<std::vector<Endpoint>>> {
+    co_return co_await wire::async_resolve("[::1]:443");
+  }());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(r->front().family(), wire::Family::v6);
+}
+
+}  // namespace

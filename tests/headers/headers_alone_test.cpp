@@ -1,0 +1,31 @@
+// Built beside one generated unit per public header (see CMakeLists.txt): that they compiled
+// is the test. This unit checks the options structs take designated initializers with any
+// field left out, warning-free (-Wmissing-field-initializers is on for this target).
+#include <gtest/gtest.h>
+
+#include "wire/wire.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Headers, EachCompilesAloneAndOptionsTakeDesignatedInitializers) {
+  wire::DialOptions dial{.timeout = 2s};
+  wire::GroupOptions group{.timeout = 5s};
+  wire::GroupOptions group2{.cancel_on_failure = false};
+  EXPECT_EQ(dial.timeout, 2s);
+  EXPECT_EQ(group.timeout, 5s);
+  EXPECT_TRUE(group.cancel_on_failure);
+  EXPECT_FALSE(group2.cancel_on_failure);
+  // The library's other options structs: any one field named, the rest defaulted.
+  wire::ServerOptions server{.threads = 1};
+  wire::ConnectOptions connect{.timeout = 1s};
+  wire::ProxyOptions proxy{.target = wire::Endpoint::loopback(wire::Family::v4, 1)};
+  wire::MessageServerOptions messages{.codec = wire::Codec::lines()};
+  EXPECT_EQ(server.threads, 1u);
+  EXPECT_EQ(connect.timeout, 1s);
+  EXPECT_EQ(proxy.target.port(), 1);
+  (void)messages;
+}
+
+}  // namespace
