@@ -26,5 +26,6 @@
 #include "wire/task_group.hpp"
 #include "wire/tcp.hpp"
 #include "wire/timer.hpp"
+#include "wire/tls.hpp"
 #include "wire/udp.hpp"
 #include "wire/version.hpp"

@@ -21,8 +21,8 @@ expect "send" wire udp s
 expect "recv" wire udp r
 expect "connect" wire tcp c
 expect "--version" wire --v
-expect "--timeout" wire tcp connect --from 127.0.0.1:8000 --t
-expect "--keep-open" wire tcp listen --k
+expect "--timeout" wire tcp connect --from 127.0.0.1:8000 --ti
+expect "--keep-open" wire tcp listen --kee
 expect "udp" wire demo u
 expect "echo" wire serve e
 expect "line length" wire serve --frame ""

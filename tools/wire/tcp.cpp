@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "framed_relay.hpp"
 #include "relay.hpp"
+#include "tls_options.hpp"
 
 namespace wire::cli {
 namespace {
@@ -20,6 +21,7 @@ struct ListenOptions {
   std::size_t buffer_size = 65536;
   std::string frame;  ///< "", "line" or "length" (--frame)
   std::size_t max_message = default_max_message;
+  TlsFlags tls;
 };
 
 struct ConnectOptions {
@@ -31,6 +33,7 @@ struct ConnectOptions {
   std::size_t buffer_size = 65536;
   std::string frame;
   std::size_t max_message = default_max_message;
+  TlsFlags tls;
 };
 
 // The seed's lines end in a newline; log_line adds its own.
@@ -66,6 +69,8 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
 }
 
 int tcp_listen(const ListenOptions& o) {
+  std::optional<TlsContext> tls_context;
+  if (o.tls.enabled && !(tls_context = make_server_context(o.tls))) return exit_failure;
   auto found = resolve_or_report(o.address);
   if (!found) return exit_failure;
   auto listener = TcpListener::listen(found->front(), {.backlog = o.backlog});
@@ -92,6 +97,12 @@ int tcp_listen(const ListenOptions& o) {
     }
     RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = o.keep_open,
                     .from_network = {}, .from_input = {}};
+    if (tls_context) {
+      auto served = serve_tls(o.tls, *tls_context, *accepted, ro, hooks, o.verbose, input_done);
+      if (served == TlsServed::fatal || (served != TlsServed::ok && !o.keep_open))
+        return exit_failure;
+      continue;
+    }
     if (auto r = relay(accepted->stream, STDIN_FILENO, STDOUT_FILENO, ro, hooks, input_done);
         !r) {
       reset(accepted->stream);
@@ -181,6 +192,9 @@ int tcp_connect(const ConnectOptions& o) {
   bool input_done = false;
   RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = false, .from_network = {},
                   .from_input = {}};
+  if (o.tls.enabled)
+    return connect_tls(o.tls, std::move(*stream), o.address, *peer, o.message, ro, hooks,
+                       o.verbose);
   TcpByteStream network(*stream);
   FdByteStream output(STDOUT_FILENO);
   FdByteStream stdin_stream(STDIN_FILENO);
@@ -231,6 +245,7 @@ void add_tcp_commands(CLI::App& app, Action& action) {
   listen->add_option("--buffer-size", lo->buffer_size, "Bytes read per receive")
       ->check(whole_in(1, std::uint64_t{1} << 24));
   add_frame_options(*listen, lo->frame, lo->max_message);
+  add_tls_server_flags(*listen, lo->tls);
   listen->callback([&action, lo] { action = [lo] { return tcp_listen(*lo); }; });
 
   auto co = std::make_shared<ConnectOptions>();
@@ -248,6 +263,7 @@ void add_tcp_commands(CLI::App& app, Action& action) {
   connect->add_option("--buffer-size", co->buffer_size, "Bytes read per receive")
       ->check(whole_in(1, std::uint64_t{1} << 24));
   add_frame_options(*connect, co->frame, co->max_message);
+  add_tls_client_flags(*connect, co->tls);
   connect->callback([&action, co] { action = [co] { return tcp_connect(*co); }; });
 }
 
