@@ -34,6 +34,7 @@ Result<void> connect_and_wait(Socket& s, const Endpoint& peer, std::chrono::mill
 }  // namespace
 
 Result<TcpStream> TcpStream::connect(const Endpoint& peer, const ConnectOptions& options) {
+  if (peer.family() == Family::local) return fail(system_error(EAFNOSUPPORT));  // UnixStream
   auto s = Socket::open(peer.family(), SOCK_STREAM, /*non_blocking=*/true);
   if (!s) return fail(s.error());
   if (options.local) {
@@ -63,53 +64,6 @@ Result<TcpStream> TcpStream::connect(std::string_view address, const ConnectOpti
   return connect(std::span<const Endpoint>(*candidates), options);
 }
 
-Result<std::size_t> TcpStream::send(std::span<const std::byte> data) {
-  ssize_t n;
-  do {
-    n = ::send(native_handle(), data.data(), data.size(), MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return fail(last_system_error());
-  return static_cast<std::size_t>(n);
-}
-
-Result<void> TcpStream::send_all(std::span<const std::byte> data) {
-  while (!data.empty()) {
-    auto n = send(data);
-    if (!n) return fail(n.error());
-    data = data.subspan(*n);
-  }
-  return {};
-}
-
-Result<std::size_t> TcpStream::receive(std::span<std::byte> buffer) {
-  ssize_t n;
-  do {
-    n = ::recv(native_handle(), buffer.data(), buffer.size(), 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return fail(last_system_error());
-  return static_cast<std::size_t>(n);
-}
-
-Result<void> TcpStream::receive_exact(std::span<std::byte> buffer) {
-  while (!buffer.empty()) {
-    auto n = receive(buffer);
-    if (!n) return fail(n.error());
-    if (*n == 0) return fail(errc::connection_closed);
-    buffer = buffer.subspan(*n);
-  }
-  return {};
-}
-
-Result<void> TcpStream::shutdown_write() {
-  if (::shutdown(native_handle(), SHUT_WR) == 0) return {};
-  const std::error_code ec = last_system_error();
-  // After a reset the kernel says only ENOTCONN; the reset itself waits in SO_ERROR.
-  if (ec == std::errc::not_connected) {
-    if (auto pending = pending_error(); pending && *pending) return fail(*pending);
-  }
-  return fail(ec);
-}
-
 Result<void> TcpStream::set_no_delay(bool on) { return set_option(IPPROTO_TCP, TCP_NODELAY, on); }
 
 Result<void> TcpStream::set_keepalive(std::optional<KeepAlive> keepalive) {
@@ -133,6 +87,7 @@ Result<void> TcpStream::set_linger(std::optional<std::chrono::seconds> linger) {
 }
 
 Result<TcpListener> TcpListener::listen(const Endpoint& local, const ListenOptions& options) {
+  if (local.family() == Family::local) return fail(system_error(EAFNOSUPPORT));  // UnixListener
   auto s = Socket::open(local.family(), SOCK_STREAM, options.non_blocking);
   if (!s) return fail(s.error());
   if (auto r = s->set_reuse_address(true); !r) return fail(r.error());

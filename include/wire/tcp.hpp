@@ -14,6 +14,7 @@
 
 #include "wire/endpoint.hpp"
 #include "wire/socket.hpp"
+#include "wire/stream.hpp"
 
 namespace wire {
 
@@ -34,16 +35,18 @@ struct KeepAlive {
   int count = 5;                      ///< TCP_KEEPCNT: unanswered probes before the drop
 };
 
-/// One TCP connection: a byte stream with no message boundaries.
+/// One TCP connection: a byte stream with no message boundaries (send, receive and
+/// shutdown_write come from StreamSocket).
 /// Thread-safety: as Socket, one object from one thread at a time; one thread sending while
 /// another receives is safe (the kernel allows it and wire keeps no state between the calls).
-class TcpStream : public Socket {
+class TcpStream : public StreamSocket {
  public:
   TcpStream() noexcept = default;
   /// Adopts a connected stream socket (e.g. one from accept4 or a socketpair).
-  explicit TcpStream(Socket socket) noexcept : Socket(std::move(socket)) {}
+  explicit TcpStream(Socket socket) noexcept : StreamSocket(std::move(socket)) {}
 
-  /// Connects to `peer`. Timeout expiry gives std::errc::timed_out.
+  /// Connects to `peer`. Timeout expiry gives std::errc::timed_out. A Unix endpoint is
+  /// EAFNOSUPPORT (UnixStream::connect is for those).
   static Result<TcpStream> connect(const Endpoint& peer, const ConnectOptions& options = {});
   /// Tries each candidate in order (skipping those of another family than options.local) and
   /// returns the first connection made, or the last candidate's error.
@@ -51,25 +54,6 @@ class TcpStream : public Socket {
                                    const ConnectOptions& options = {});
   /// Resolves `address` ("host:port") and connects to the first candidate that answers.
   static Result<TcpStream> connect(std::string_view address, const ConnectOptions& options = {});
-
-  /// One send(2): may write only part of `data`; returns how much. Never raises SIGPIPE
-  /// (a closed peer is EPIPE); retries EINTR.
-  Result<std::size_t> send(std::span<const std::byte> data);
-  /// As send(std::span<const std::byte>), for text.
-  Result<std::size_t> send(std::string_view data) { return send(as_bytes(data)); }
-  /// Sends all of `data`, continuing after partial sends.
-  Result<void> send_all(std::span<const std::byte> data);
-  /// As send_all(std::span<const std::byte>), for text.
-  Result<void> send_all(std::string_view data) { return send_all(as_bytes(data)); }
-
-  /// Receives what has arrived, up to buffer.size() bytes. 0 means the peer closed (EOF).
-  Result<std::size_t> receive(std::span<std::byte> buffer);
-  /// Receives exactly buffer.size() bytes; errc::connection_closed if the stream ends first.
-  Result<void> receive_exact(std::span<std::byte> buffer);
-
-  /// Half-close: the peer reads EOF, while this side can still receive. If the peer has
-  /// already reset the connection, that is the error (ECONNRESET), not ENOTCONN.
-  Result<void> shutdown_write();
 
   /// TCP_NODELAY: send small writes at once instead of coalescing them (Nagle off).
   Result<void> set_no_delay(bool on);
@@ -100,7 +84,8 @@ class TcpListener : public Socket {
   /// Adopts a socket that is already listening.
   explicit TcpListener(Socket socket) noexcept : Socket(std::move(socket)) {}
 
-  /// Opens, sets SO_REUSEADDR, binds `local` and listens. An IPv6 listener is v6-only, so
+  /// Opens, sets SO_REUSEADDR, binds `local` and listens (a Unix endpoint is EAFNOSUPPORT:
+  /// UnixListener is for those). An IPv6 listener is v6-only, so
   /// "[::]:port" and "0.0.0.0:port" can be bound side by side.
   static Result<TcpListener> listen(const Endpoint& local, const ListenOptions& options = {});
 
