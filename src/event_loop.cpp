@@ -42,6 +42,9 @@ bool EventLoop::in_loop_thread() const noexcept {
 }
 
 Result<void> EventLoop::run() {
+  // Two threads in one loop would race on everything: the second is refused, not let in.
+  if (running_flag_.exchange(true, std::memory_order_acq_rel))
+    return fail(std::make_error_code(std::errc::operation_not_permitted));
   owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   std::array<ReadyEvent, 256> events;
   bool busy = true;  // the first pass does not block: work set up before run() goes first
@@ -58,6 +61,7 @@ Result<void> EventLoop::run() {
     busy = batch_end_ && batch_end_();
   }
   owner_.store(std::thread::id{}, std::memory_order_relaxed);
+  running_flag_.store(false, std::memory_order_release);
   return outcome;
 }
 
@@ -115,7 +119,7 @@ EventLoop::TimerId EventLoop::run_after(std::chrono::milliseconds delay,
                                         std::function<void()> fn) {
   assert(in_loop_thread());
   const TimerId id = next_timer_++;
-  timers_.push_back({Clock::now() + delay, id});
+  timers_.push_back({deadline_after(Clock::now(), delay), id});
   std::push_heap(timers_.begin(), timers_.end(), std::greater<>{});
   timer_fns_.emplace(id, std::move(fn));
   return id;
@@ -123,7 +127,29 @@ EventLoop::TimerId EventLoop::run_after(std::chrono::milliseconds delay,
 
 void EventLoop::cancel(TimerId id) noexcept {
   assert(in_loop_thread());
-  timer_fns_.erase(id);
+  if (timer_fns_.erase(id) == 0) return;
+  // The heap entry stays until compaction: once the dead outnumber the live (plus a little
+  // slack), drop them all in one O(n) pass, so memory follows live timers, amortised O(1).
+  if (timers_.size() > 2 * timer_fns_.size() + 64) compact_timers();
+}
+
+void EventLoop::compact_timers() noexcept {
+  std::erase_if(timers_, [this](const Timer& t) { return !timer_fns_.contains(t.id); });
+  std::make_heap(timers_.begin(), timers_.end(), std::greater<>{});
+  // A burst of timers long gone must not pin its peak capacity.
+  if (timers_.capacity() > 4 * timers_.size() + 256) timers_.shrink_to_fit();
+  if (timer_fns_.bucket_count() > 4 * timer_fns_.size() + 256) timer_fns_.rehash(0);
+}
+
+EventLoop::Clock::time_point EventLoop::deadline_after(Clock::time_point now,
+                                                       std::chrono::milliseconds delay) noexcept {
+  if (delay <= std::chrono::milliseconds::zero()) return now;
+  // Saturate: now + milliseconds::max() overflows the clock's nanoseconds and lands in the
+  // past (firing at once); a deadline past the clock's range is simply "never".
+  const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
+      Clock::time_point::max() - now);
+  if (delay >= room) return Clock::time_point::max();
+  return now + delay;
 }
 
 void EventLoop::set_batch_end(std::function<bool()> fn) {

@@ -17,7 +17,9 @@ class FramedHandler final : public Handler {
  public:
   FramedHandler(std::unique_ptr<MessageHandler> inner,
                 std::shared_ptr<const MessageServerOptions> options)
-      : inner_(std::move(inner)), options_(std::move(options)) {}
+      : inner_(std::move(inner)),
+        options_(std::move(options)),
+        delimited_(options_->codec.framing() != Framing::length_prefixed) {}
 
   void on_connect(Connection& c) override {
     state_[c.id()] = {};
@@ -28,6 +30,7 @@ class FramedHandler final : public Handler {
   // is still at its start next time and the delimiter search resumes where it stopped.
   void on_data(Connection& c, Input& in) override {
     State& state = state_[c.id()];
+    bool consumed = false;
     while (c.is_open()) {
       std::uint64_t rejected = 0;
       auto frame = options_->codec.parse(in.data(), state.resume, rejected);
@@ -41,16 +44,31 @@ class FramedHandler final : public Handler {
       const Frame whole = **frame;
       inner_->on_message(c, whole.message);
       in.consume(whole.size);
+      consumed = true;
     }
     state.pending = in.size();
+    if (delimited_ && c.is_open()) {
+      // Mirror the unfinished message: at the FIN it is the last one. Without a frame taken,
+      // the input is the old rest plus new bytes, so only those are copied.
+      if (consumed || state.tail.size() > in.size()) state.tail.assign(in.text());
+      else state.tail.append(in.text().substr(state.tail.size()));
+    }
   }
 
   void on_drain(Connection& c) override { inner_->on_drain(c); }
 
-  // Whatever input is left unconsumed at the peer's FIN is an unfinished message.
+  // Whatever input is left unconsumed at the peer's FIN is an unfinished message; with a
+  // delimiter it is a last message without its delimiter, delivered as one (as a line is).
   void on_peer_shutdown(Connection& c) override {
     auto found = state_.find(c.id());
-    inner_->on_peer_shutdown(c, found == state_.end() ? 0 : found->second.pending);
+    std::size_t truncated = found == state_.end() ? 0 : found->second.pending;
+    if (delimited_ && truncated > 0 && c.is_open()) {
+      const std::string last = std::move(found->second.tail);
+      found->second.tail.clear();
+      inner_->on_message(c, as_bytes(std::string_view(last)));
+      truncated = 0;
+    }
+    inner_->on_peer_shutdown(c, truncated);
   }
 
   void on_close(Connection& c, std::error_code reason) override {
@@ -67,10 +85,12 @@ class FramedHandler final : public Handler {
   struct State {
     std::size_t resume = 0;   // Codec::parse's resume point in the unconsumed input
     std::size_t pending = 0;  // unconsumed input: the start of an unfinished message
+    std::string tail;         // delimited framing: a copy of that unfinished message
   };
 
   std::unique_ptr<MessageHandler> inner_;
   std::shared_ptr<const MessageServerOptions> options_;
+  bool delimited_;
   std::unordered_map<std::uint64_t, State> state_;  // per connection, by id
 };
 

@@ -2,12 +2,12 @@
 #include "wire/message_services.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "chat_room.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
 
@@ -42,60 +42,20 @@ class DiscardMessages final : public MessageHandler {
   void on_message(Connection&, Message) override {}
 };
 
-class ChatMessages;
-
-// One handler per loop, fixed before the loops start (then only read).
-struct MessageRoom {
-  Codec codec;
-  std::vector<ChatMessages*> handlers;
-  // Orders joins and messages across loops, as the line chat's room does (services.cpp).
-  std::atomic<std::uint64_t> clock{0};
-  std::uint64_t tick() { return clock.fetch_add(1, std::memory_order_relaxed) + 1; }
-};
-
+// Chat on messages: the same room as the line form (chat_room.hpp), framed by the codec.
 class ChatMessages final : public MessageHandler {
  public:
-  ChatMessages(std::shared_ptr<MessageRoom> room, EventLoop& loop)
-      : room_(std::move(room)), loop_(loop) {}
+  ChatMessages(std::shared_ptr<detail::ChatRoom> room, EventLoop& loop) : room_(room, loop) {}
+  detail::ChatLoop& room() { return room_; }
 
-  void on_connect(Connection& c) override {
-    members_.push_back({&c, room_->tick()});
-    broadcast("* " + c.peer().to_string() + " joined", c.id());
-    send_message(c, room_->codec, "* you are " + c.peer().to_string());
-  }
-  void on_message(Connection& c, Message m) override {
-    broadcast("[" + c.peer().to_string() + "] " + std::string(as_text(m)), c.id());
-  }
-  void on_close(Connection& c, std::error_code) override {
-    std::erase_if(members_, [&c](const Member& m) { return m.connection == &c; });
-    broadcast("* " + c.peer().to_string() + " left", c.id());
-  }
-
-  // Loop thread: hands `message` to this loop's members except the sender. A message the
-  // codec cannot frame (too large with the prefix) is not sent.
-  void deliver(const std::string& message, std::uint64_t except, std::uint64_t said) {
-    for (const auto& [m, joined] : members_)
-      if (joined <= said && m->id() != except && m->is_open())
-        send_message(*m, room_->codec, message);
-  }
+  void on_connect(Connection& c) override { room_.join(c); }
+  void on_message(Connection& c, Message m) override { room_.said(c, as_text(m)); }
+  void on_drain(Connection& c) override { room_.drained(c); }
+  void on_peer_shutdown(Connection& c, std::size_t) override { room_.peer_closed(c); }
+  void on_close(Connection& c, std::error_code why) override { room_.left(c, why); }
 
  private:
-  void broadcast(std::string message, std::uint64_t except) {
-    auto shared = std::make_shared<const std::string>(std::move(message));
-    const std::uint64_t said = room_->tick();
-    for (ChatMessages* h : room_->handlers) {
-      if (h == this) deliver(*shared, except, said);
-      else h->loop_.post([h, shared, except, said] { h->deliver(*shared, except, said); });
-    }
-  }
-
-  std::shared_ptr<MessageRoom> room_;
-  struct Member {
-    Connection* connection;
-    std::uint64_t joined;  // the room's clock when it joined
-  };
-  EventLoop& loop_;
-  std::vector<Member> members_;
+  detail::ChatLoop room_;
 };
 
 template <class H>
@@ -115,11 +75,10 @@ std::optional<MessageHandlerFactory> message_service(std::string_view name, cons
       return std::make_unique<DiscardMessages>();
     };
   if (name == "chat") {
-    auto room = std::make_shared<MessageRoom>();
-    room->codec = codec;
+    auto room = std::make_shared<detail::ChatRoom>(codec, ChatOptions{});
     return [room](EventLoop& loop) -> std::unique_ptr<MessageHandler> {
       auto handler = std::make_unique<ChatMessages>(room, loop);
-      room->handlers.push_back(handler.get());
+      room->loops.push_back(&handler->room());
       return handler;
     };
   }

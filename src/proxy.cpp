@@ -17,7 +17,9 @@ std::string format_report(const ProxyStats& s) {
       {"bytes_to_client", s.bytes_to_client}, {"datagrams_in", s.datagrams_in},
       {"datagrams_out", s.datagrams_out},     {"dropped", s.dropped},
       {"duplicated", s.duplicated},           {"reordered", s.reordered},
-      {"send_errors", s.send_errors}};
+      {"send_errors", s.send_errors},         {"sessions_cut", s.sessions_cut},
+      {"bytes_dropped", s.bytes_dropped},     {"held_overflow", s.held_overflow},
+      {"held_at_stop", s.held_at_stop},       {"refused", s.refused}};
   std::string line = "proxy:";
   for (const auto& [key, value] : fields)
     line += " " + std::string(key) + "=" + std::to_string(value);
@@ -35,6 +37,8 @@ Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
   const auto& f = options.faults;
   for (double p : {f.loss, f.duplicate, f.reorder})
     if (!(p >= 0 && p <= 1)) return fail(std::make_error_code(std::errc::invalid_argument));
+  if (f.delay.count() < 0 || f.jitter.count() < 0 || f.max_held == 0 || f.max_held_bytes == 0)
+    return fail(std::make_error_code(std::errc::invalid_argument));
   std::unique_ptr<Proxy> proxy(new Proxy);
   ServerOptions server = options.server;
   server.tcp.reset();
@@ -59,7 +63,15 @@ Result<void> Proxy::start() { return server_->start(); }
 void Proxy::shutdown() {
   if (server_) server_->shutdown();
 }
-Result<void> Proxy::wait() { return server_ ? server_->wait() : Result<void>{}; }
+Result<void> Proxy::wait() {
+  if (!server_) return {};
+  auto ran = server_->wait();
+  // The loops are over: what delay still held was never sent (counted once).
+  const std::size_t held = counters_->held.exchange(0, std::memory_order_relaxed);
+  counters_->held_bytes.store(0, std::memory_order_relaxed);
+  detail::bump(counters_->held_at_stop, held);
+  return ran;
+}
 
 ProxyStats Proxy::stats() const {
   const auto& c = *counters_;
@@ -67,7 +79,9 @@ ProxyStats Proxy::stats() const {
   return {get(c.connections),   get(c.connect_failures), get(c.resets),
           get(c.bytes_to_target), get(c.bytes_to_client), get(c.datagrams_in),
           get(c.datagrams_out), get(c.dropped),          get(c.duplicated),
-          get(c.reordered),     get(c.send_errors)};
+          get(c.reordered),     get(c.send_errors),      get(c.sessions_cut),
+          get(c.bytes_dropped), get(c.held_overflow),    get(c.held_at_stop),
+          get(c.refused)};
 }
 
 }  // namespace wire

@@ -18,6 +18,12 @@ struct ProxyCounters {
   std::atomic<std::uint64_t> bytes_to_target{0}, bytes_to_client{0};
   std::atomic<std::uint64_t> datagrams_in{0}, datagrams_out{0}, dropped{0}, duplicated{0};
   std::atomic<std::uint64_t> reordered{0}, send_errors{0};
+  std::atomic<std::uint64_t> sessions_cut{0}, bytes_dropped{0}, held_overflow{0};
+  std::atomic<std::uint64_t> held_at_stop{0}, refused{0};
+  // Process-wide limits: every loop draws from the same budget (see take()).
+  std::atomic<std::size_t> flows{0};        // UDP flows open
+  std::atomic<std::size_t> held{0};         // UDP datagrams held back by delay
+  std::atomic<std::size_t> held_bytes{0};   // and their bytes
 };
 
 namespace detail {
@@ -25,6 +31,21 @@ namespace detail {
 /// Adds to a shared counter (relaxed: the counts are read only for reports).
 inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
   counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+/// Takes `n` from a budget shared by every loop if `in_use + n <= limit`; false (nothing
+/// taken) otherwise. A process-wide limit, never a per-loop one.
+inline bool take(std::atomic<std::size_t>& in_use, std::size_t n, std::size_t limit) noexcept {
+  std::size_t now = in_use.load(std::memory_order_relaxed);
+  do {
+    if (now > limit || limit - now < n) return false;
+  } while (!in_use.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+  return true;
+}
+
+/// Gives back what take() took.
+inline void give(std::atomic<std::size_t>& in_use, std::size_t n) noexcept {
+  in_use.fetch_sub(n, std::memory_order_relaxed);
 }
 
 /// One connection's or flow's random source. Loop thread only.

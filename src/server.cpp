@@ -6,17 +6,16 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "worker.hpp"
 
 namespace wire {
 namespace {
-
-Result<TcpListener> open_listener(const Endpoint& at, int backlog) {
-  return TcpListener::listen(at, {.backlog = backlog, .reuse_port = true, .non_blocking = true});
-}
 
 // Every loop accepts on the same Unix socket (SO_REUSEPORT does not apply to AF_UNIX): each gets
 // its own descriptor for it, so closing one loop's does not close the others'.
@@ -26,14 +25,47 @@ Result<Socket> duplicate(const Socket& s) {
   return Socket(fd);
 }
 
-Result<UdpSocket> open_udp(const Endpoint& at) {
-  auto s = Socket::open(at.family(), SOCK_DGRAM, /*non_blocking=*/true);
+// The first socket of a server binds without SO_REUSEPORT: the bind fails (EADDRINUSE) if
+// anything holds the address, another process's reuseport group included. SO_REUSEPORT is set
+// only after the bind, so the server's other loops (which set it before binding) join this
+// socket's group and no one else's. Checked on Linux 6.18 for TCP and UDP.
+Result<Socket> open_bound(const Endpoint& at, int type, bool first) {
+  auto s = Socket::open(at.family(), type, /*non_blocking=*/true);
   if (!s) return fail(s.error());
-  if (auto r = s->set_reuse_port(true); !r) return fail(r.error());
+  if (type == SOCK_STREAM)
+    if (auto r = s->set_reuse_address(true); !r) return fail(r.error());
   if (at.family() == Family::v6)
     if (auto r = s->set_v6_only(true); !r) return fail(r.error());
+  if (!first)
+    if (auto r = s->set_reuse_port(true); !r) return fail(r.error());
   if (auto r = s->bind(at); !r) return fail(r.error());
+  if (first)
+    if (auto r = s->set_reuse_port(true); !r) return fail(r.error());
+  return std::move(*s);
+}
+
+Result<TcpListener> open_listener(const Endpoint& at, int backlog, bool first) {
+  auto s = open_bound(at, SOCK_STREAM, first);
+  if (!s) return fail(s.error());
+  if (::listen(s->native_handle(), backlog) < 0) return fail(last_system_error());
+  return TcpListener(std::move(*s));
+}
+
+Result<UdpSocket> open_udp(const Endpoint& at, bool first) {
+  auto s = open_bound(at, SOCK_DGRAM, first);
+  if (!s) return fail(s.error());
   return UdpSocket(std::move(*s));
+}
+
+// Every duration is taken in [0, max_duration], so no deadline arithmetic can overflow.
+Result<ServerOptions> checked(ServerOptions o) {
+  // A zero-byte read returns 0, which would read as every peer's end of file.
+  if (o.read_size == 0) return fail(std::make_error_code(std::errc::invalid_argument));
+  for (auto* d : {&o.idle_timeout, &o.drain_timeout, &o.linger_timeout}) {
+    if (d->count() < 0) return fail(std::make_error_code(std::errc::invalid_argument));
+    *d = std::min(*d, ServerOptions::max_duration);
+  }
+  return o;
 }
 
 }  // namespace
@@ -47,10 +79,11 @@ Server::~Server() {
 
 Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options,
                                                HandlerFactory factory) {
+  auto valid = checked(options);
+  if (!valid) return fail(valid.error());
   std::unique_ptr<Server> server(new Server);
-  server->shared_ = std::make_unique<detail::Shared>();
-  server->shared_->options = options;
-  if (auto r = server->open_workers(options, factory); !r) return fail(r.error());
+  server->shared_ = std::make_unique<detail::Shared>(*valid);
+  if (auto r = server->open_workers(*valid, factory); !r) return fail(r.error());
   return server;
 }
 
@@ -71,7 +104,7 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
     auto worker = std::make_unique<detail::Worker>(*shared_, std::move(*loop));
     if (options.tcp) {
       // The first socket learns the real port (given 0); the others share it.
-      auto l = open_listener(tcp_endpoint_.value_or(*options.tcp), options.backlog);
+      auto l = open_listener(tcp_endpoint_.value_or(*options.tcp), options.backlog, i == 0);
       if (!l) return fail(l.error());
       if (!tcp_endpoint_) {
         auto bound = l->local_endpoint();
@@ -87,7 +120,7 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
         s = duplicate(unix_listeners_[next_unix++]);
       } else {
         const bool first = next_tcp == tcp_bound.size();
-        auto l = open_listener(first ? at : tcp_bound[next_tcp], options.backlog);
+        auto l = open_listener(first ? at : tcp_bound[next_tcp], options.backlog, i == 0);
         if (!l) return fail(l.error());
         if (first) {
           auto bound = l->local_endpoint();
@@ -101,7 +134,7 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
       if (auto r = worker->add_listener(std::move(*s)); !r) return fail(r.error());
     }
     if (options.udp) {
-      auto u = open_udp(udp_endpoint_.value_or(*options.udp));
+      auto u = open_udp(udp_endpoint_.value_or(*options.udp), i == 0);
       if (!u) return fail(u.error());
       if (!udp_endpoint_) {
         auto bound = u->local_endpoint();
@@ -126,9 +159,18 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
   return {};
 }
 
-EventLoop& Server::loop(unsigned i) { return workers_.at(i)->loop(); }
+EventLoop& Server::loop(unsigned i) {
+  if (i >= workers_.size()) {  // a documented precondition, checked in every build
+    std::fprintf(stderr, "wire: Server::loop(%u) with only %zu loops\n", i, workers_.size());
+    std::abort();
+  }
+  return workers_[i]->loop();
+}
 
 Result<void> Server::start() {
+  // Two threads on one loop would be undefined behaviour: a server starts once.
+  if (started_.exchange(true))
+    return fail(std::make_error_code(std::errc::operation_not_permitted));
   outcomes_.assign(workers_.size(), Result<void>{});
   running_.store(static_cast<unsigned>(workers_.size()));
   for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -150,6 +192,10 @@ void Server::shutdown() {
 
 Result<void> Server::wait() {
   const bool ran = !threads_.empty();
+  // From a loop's own thread (a handler), joining it would deadlock (std::thread throws).
+  for (auto& t : threads_)
+    if (t.get_id() == std::this_thread::get_id())
+      return fail(std::make_error_code(std::errc::resource_deadlock_would_occur));
   for (auto& t : threads_) t.join();
   threads_.clear();
   if (ran) unix_listeners_.clear();  // the loops are done: remove the socket files
@@ -159,10 +205,12 @@ Result<void> Server::wait() {
 }
 
 Result<void> Server::run() {
+  if (started_.load()) return fail(std::make_error_code(std::errc::operation_not_permitted));
   sigset_t stop_signals, old;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // a closed terminal: drain and exit like SIGTERM
   // Blocked before the loops start, so their threads inherit the mask and only sigwait sees them.
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
   auto started = start();
@@ -194,6 +242,8 @@ ServerStats Server::stats() const {
     s.datagrams_dropped += c.datagrams_dropped.get();
     s.accept_pauses += c.pauses.get();
     s.connections_cut += c.cut.get();
+    s.connections_refused_per_address += c.refused_per_address.get();
+    s.datagrams_refused += c.refused.get();
   }
   return s;
 }

@@ -5,12 +5,12 @@
 #include "wire/sockperf_service.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "chat_room.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
 
@@ -41,101 +41,102 @@ std::string_view upper(std::string_view text, std::string& scratch) {
   return scratch;
 }
 
+// The unterminated line a connection has sent so far, kept by the handler (not left in the
+// runtime's input) so that it is still there when the peer's FIN says it is the last one.
+std::string& partial_line(Connection& c) {
+  if (!c.context) c.context = new std::string;
+  return *static_cast<std::string*>(c.context);
+}
+void forget_partial_line(Connection& c) {
+  delete static_cast<std::string*>(c.context);
+  c.context = nullptr;
+}
+
 class Shout final : public Handler {
  public:
   void on_data(Connection& c, Input& in) override {
-    // Every complete line in one send; a partial last line waits for its '\n'.
+    // Every complete line in one send; a partial last line waits for its '\n' (or the FIN).
     const auto text = in.text();
     const auto end = text.rfind('\n');
-    if (end == std::string_view::npos) return;
-    c.send(upper(text.substr(0, end + 1), scratch_));
-    in.consume(end + 1);
+    if (end == std::string_view::npos) {
+      keep(c, text);
+    } else if (!c.context || partial_line(c).empty()) {
+      c.send(upper(text.substr(0, end + 1), scratch_));
+      keep(c, text.substr(end + 1));
+    } else {
+      std::string& rest = partial_line(c);
+      rest.append(text.substr(0, end + 1));
+      c.send(upper(rest, scratch_));
+      rest.assign(text.substr(end + 1));
+    }
+    in.consume_all();
   }
+  // At the FIN, what is left is the last line.
+  void on_peer_shutdown(Connection& c) override {
+    if (c.context && !partial_line(c).empty()) c.send(upper(partial_line(c), scratch_));
+    c.close();
+  }
+  void on_close(Connection& c, std::error_code) override { forget_partial_line(c); }
   void on_datagram(DatagramSender& out, std::span<const std::byte> data,
                    const Endpoint& from) override {
     out.send_to(upper(as_text(data), scratch_), from);
   }
 
  private:
+  void keep(Connection& c, std::string_view rest) {
+    if (rest.empty() && !c.context) return;
+    std::string& line = partial_line(c);
+    if (line.size() + rest.size() > max_line) {
+      c.abort(make_error_code(errc::message_too_large));
+      return;
+    }
+    line.append(rest);
+  }
   std::string scratch_;
 };
 
-class ChatHandler;
-
-// The room: one handler per loop, fixed before the loops start (then only read).
-struct ChatRoom {
-  ChatOptions options;
-  std::vector<ChatHandler*> handlers;
-  // Orders joins and messages across loops: a member gets only what was said after it joined,
-  // even when a message posted to its loop earlier is delivered after the join.
-  std::atomic<std::uint64_t> clock{0};
-  std::uint64_t tick() { return clock.fetch_add(1, std::memory_order_relaxed) + 1; }
-};
-
-class ChatHandler final : public Handler {
+// Chat on lines: the room of chat_room.hpp with "\n" framing.
+class ChatLines final : public Handler {
  public:
-  ChatHandler(std::shared_ptr<ChatRoom> room, EventLoop& loop)
-      : room_(std::move(room)), loop_(loop) {}
+  ChatLines(std::shared_ptr<detail::ChatRoom> room, EventLoop& loop) : room_(room, loop) {}
+  detail::ChatLoop& room() { return room_; }
 
-  void on_connect(Connection& c) override {
-    members_.push_back({&c, room_->tick()});
-    broadcast("* " + c.peer().to_string() + " joined\n", c.id());
-    c.send("* you are " + c.peer().to_string() + "\n");
-  }
+  void on_connect(Connection& c) override { room_.join(c); }
   void on_data(Connection& c, Input& in) override {
+    std::string& partial = room_.partial(c);
     const auto text = in.text();
-    const auto end = text.rfind('\n');
-    if (end == std::string_view::npos) return;
-    // Each complete line prefixed with its sender; all of them leave as one message.
-    const std::string prefix = "[" + c.peer().to_string() + "] ";
-    std::string message;
-    for (std::size_t at = 0; at <= end;) {
-      const auto nl = text.find('\n', at);
-      message += prefix;
-      message.append(text.substr(at, nl + 1 - at));
+    std::size_t at = 0;
+    for (auto nl = text.find('\n'); nl != std::string_view::npos; nl = text.find('\n', at)) {
+      if (partial.empty()) {
+        room_.said(c, text.substr(at, nl - at));
+      } else {
+        partial.append(text.substr(at, nl - at));
+        room_.said(c, partial);
+        partial.clear();
+      }
       at = nl + 1;
     }
-    in.consume(end + 1);
-    broadcast(std::move(message), c.id());
-  }
-  void on_close(Connection& c, std::error_code why) override {
-    std::erase_if(members_, [&c](const Member& m) { return m.connection == &c; });
-    const bool slow = why == std::errc::no_buffer_space;
-    broadcast("* " + c.peer().to_string() + (slow ? " dropped (too slow)\n" : " left\n"), c.id());
-  }
-
-  // Loop thread: hands `message` to this loop's members except the sender.
-  void deliver(const std::string& message, std::uint64_t except, std::uint64_t said) {
-    for (const auto& [m, joined] : members_) {
-      if (joined > said || m->id() == except || !m->is_open()) continue;
-      // The backlog is what the socket refused earlier: a reader keeps it near zero.
-      if (m->queued() > room_->options.max_backlog)
-        m->abort(std::make_error_code(std::errc::no_buffer_space));  // on_close announces it
-      else
-        m->send(message);
+    in.consume_all();
+    if (partial.size() + (text.size() - at) > max_line) {
+      c.abort(make_error_code(errc::message_too_large));
+      return;
     }
+    partial.append(text.substr(at));
   }
+  // At the FIN, what is left is the last line; the connection closes once the room has it.
+  void on_peer_shutdown(Connection& c) override {
+    std::string& partial = room_.partial(c);
+    if (!partial.empty()) {
+      room_.said(c, partial);
+      partial.clear();
+    }
+    room_.peer_closed(c);
+  }
+  void on_drain(Connection& c) override { room_.drained(c); }
+  void on_close(Connection& c, std::error_code why) override { room_.left(c, why); }
 
  private:
-  void broadcast(std::string message, std::uint64_t except) {
-    auto shared = std::make_shared<const std::string>(std::move(message));
-    const std::uint64_t said = room_->tick();
-    for (ChatHandler* h : room_->handlers) {
-      if (h == this) {
-        deliver(*shared, except, said);
-      } else {
-        h->loop_.post([h, shared, except, said] { h->deliver(*shared, except, said); });
-      }
-    }
-  }
-
-  std::shared_ptr<ChatRoom> room_;
-  struct Member {
-    Connection* connection;
-    std::uint64_t joined;  // the room's clock when it joined
-  };
-  EventLoop& loop_;
-  std::vector<Member> members_;
+  detail::ChatLoop room_;
 };
 
 template <class H>
@@ -161,11 +162,11 @@ HandlerFactory shout() { return simple<Shout>(); }
 HandlerFactory discard() { return simple<Discard>(); }
 
 HandlerFactory chat(const ChatOptions& options) {
-  auto room = std::make_shared<ChatRoom>();
-  room->options = options;
+  // A line of max_line plus its "[ADDR] " prefix is still one line.
+  auto room = std::make_shared<detail::ChatRoom>(Codec::lines(max_line + 128), options);
   return [room](EventLoop& loop) -> std::unique_ptr<Handler> {
-    auto handler = std::make_unique<ChatHandler>(room, loop);
-    room->handlers.push_back(handler.get());
+    auto handler = std::make_unique<ChatLines>(room, loop);
+    room->loops.push_back(&handler->room());
     return handler;
   };
 }

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace wire {
@@ -121,18 +122,22 @@ Result<std::error_code> Socket::pending_error() const {
 
 Result<bool> wait_ready(int fd, short events, std::chrono::milliseconds timeout) {
   using clock = std::chrono::steady_clock;
+  // Beyond a century is forever; it also keeps now() + timeout from overflowing.
+  if (timeout > std::chrono::hours(24 * 365 * 100)) timeout = std::chrono::milliseconds(-1);
   const auto deadline = clock::now() + timeout;
   for (;;) {
     int wait_ms = -1;
     if (timeout.count() >= 0) {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
-      wait_ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 0));
+      // poll(2) takes an int: a longer wait is done in steps.
+      wait_ms = static_cast<int>(
+          std::clamp<std::chrono::milliseconds::rep>(left.count(), 0, 1'000'000'000));
     }
     pollfd p{fd, events, 0};
     int rc = ::poll(&p, 1, wait_ms);
     if (rc > 0) return true;
-    if (rc == 0) return false;
-    if (errno != EINTR) return fail(last_system_error());
+    if (rc == 0 && clock::now() >= deadline) return false;
+    if (rc < 0 && errno != EINTR) return fail(last_system_error());
   }
 }
 

@@ -33,22 +33,41 @@ Result<void> connect_and_wait(Socket& s, const Endpoint& peer, std::chrono::mill
 
 }  // namespace
 
+Result<Socket> TcpStream::bind_local(const Endpoint& local) {
+  auto s = Socket::open(local.family(), SOCK_STREAM, /*non_blocking=*/true);
+  if (!s) return fail(s.error());
+  if (auto r = s->set_reuse_address(true); !r) return fail(r.error());
+  if (auto r = s->bind(local); !r) return fail(r.error());
+  return s;
+}
+
+Result<TcpStream> TcpStream::connect(Socket bound, const Endpoint& peer,
+                                     std::chrono::milliseconds timeout) {
+  if (auto r = bound.set_non_blocking(true); !r) return fail(r.error());
+  if (auto r = connect_and_wait(bound, peer, timeout); !r) return fail(r.error());
+  if (auto r = bound.set_non_blocking(false); !r) return fail(r.error());
+  return TcpStream(std::move(bound));
+}
+
 Result<TcpStream> TcpStream::connect(const Endpoint& peer, const ConnectOptions& options) {
   if (peer.family() == Family::local) return fail(system_error(EAFNOSUPPORT));  // UnixStream
+  if (options.local) {
+    if (options.local->family() != peer.family())
+      return fail(std::make_error_code(std::errc::address_family_not_supported));
+    auto bound = bind_local(*options.local);
+    if (!bound) return fail(bound.error());
+    return connect(std::move(*bound), peer, options.timeout);
+  }
   auto s = Socket::open(peer.family(), SOCK_STREAM, /*non_blocking=*/true);
   if (!s) return fail(s.error());
-  if (options.local) {
-    if (auto r = s->set_reuse_address(true); !r) return fail(r.error());
-    if (auto r = s->bind(*options.local); !r) return fail(r.error());
-  }
-  if (auto r = connect_and_wait(*s, peer, options.timeout); !r) return fail(r.error());
-  if (auto r = s->set_non_blocking(false); !r) return fail(r.error());
-  return TcpStream(std::move(*s));
+  return connect(std::move(*s), peer, options.timeout);
 }
 
 Result<TcpStream> TcpStream::connect(std::span<const Endpoint> candidates,
                                      const ConnectOptions& options) {
   std::error_code last = make_error_code(errc::no_address);
+  if (options.local && !candidates.empty())
+    last = std::make_error_code(std::errc::address_family_not_supported);
   for (const Endpoint& peer : candidates) {
     if (options.local && options.local->family() != peer.family()) continue;
     auto stream = connect(peer, options);
@@ -62,6 +81,87 @@ Result<TcpStream> TcpStream::connect(std::string_view address, const ConnectOpti
   auto candidates = resolve(address);
   if (!candidates) return fail(candidates.error());
   return connect(std::span<const Endpoint>(*candidates), options);
+}
+
+Result<std::size_t> TcpStream::send(std::span<const std::byte> data) {
+  ssize_t n;
+  do {
+    n = ::send(native_handle(), data.data(), data.size(), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    const std::error_code ec = last_system_error();
+    remember_reset(ec);
+    return fail(ec);
+  }
+  return static_cast<std::size_t>(n);
+}
+
+Result<void> TcpStream::send_all(std::span<const std::byte> data) {
+  std::size_t transferred = 0;
+  return send_all(data, transferred);
+}
+
+Result<void> TcpStream::send_all(std::span<const std::byte> data, std::size_t& transferred) {
+  transferred = 0;
+  while (transferred < data.size()) {
+    auto n = send(data.subspan(transferred));
+    if (!n) return fail(n.error());
+    transferred += *n;
+  }
+  return {};
+}
+
+Result<std::size_t> TcpStream::receive(std::span<std::byte> buffer) {
+  ssize_t n;
+  do {
+    n = ::recv(native_handle(), buffer.data(), buffer.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fail(last_system_error());
+  // After a reset whose error a send or shutdown_write already took, the kernel ends the queued
+  // bytes with 0 as if the peer had closed cleanly: report the reset instead.
+  if (n == 0 && !buffer.empty()) {
+    if (int reset = reset_.load(std::memory_order_relaxed); reset != 0)
+      return fail(system_error(reset));
+  }
+  return static_cast<std::size_t>(n);
+}
+
+Result<void> TcpStream::receive_exact(std::span<std::byte> buffer) {
+  std::size_t transferred = 0;
+  return receive_exact(buffer, transferred);
+}
+
+Result<void> TcpStream::receive_exact(std::span<std::byte> buffer, std::size_t& transferred) {
+  transferred = 0;
+  while (transferred < buffer.size()) {
+    auto n = receive(buffer.subspan(transferred));
+    if (!n) return fail(n.error());
+    if (*n == 0) return fail(errc::connection_closed);
+    transferred += *n;
+  }
+  return {};
+}
+
+Result<void> TcpStream::shutdown_write() {
+  if (::shutdown(native_handle(), SHUT_WR) == 0) return {};
+  const std::error_code ec = last_system_error();
+  // After a reset the kernel says only ENOTCONN; the reset itself waits in SO_ERROR (reading it
+  // clears it, so it is kept for receive() to report after the queued bytes).
+  if (ec == std::errc::not_connected) {
+    if (auto pending = pending_error(); pending && *pending) {
+      remember_reset(*pending);
+      return fail(*pending);
+    }
+  }
+  return fail(ec);
+}
+
+void TcpStream::remember_reset(std::error_code ec) noexcept {
+  // Only the errors the kernel reports once (SO_ERROR); EPIPE may be our own shutdown.
+  if (ec == std::errc::connection_reset || ec == std::errc::timed_out) {
+    int expected = 0;
+    reset_.compare_exchange_strong(expected, ec.value(), std::memory_order_relaxed);
+  }
 }
 
 Result<void> TcpStream::set_no_delay(bool on) { return set_option(IPPROTO_TCP, TCP_NODELAY, on); }

@@ -1,6 +1,7 @@
 // The TCP relay behind Proxy: each client connection gets one to the target on the same loop, and
 // two pipes carry the bytes, each holding back what the faults delay and pausing its source while
-// the far side (or the pipe itself) holds more than the high-water mark.
+// the far side (or the pipe itself) holds more than the high-water mark. On shutdown sessions
+// go on to their end; the runtime resets what is left at the drain deadline.
 #include <algorithm>
 #include <deque>
 #include <unordered_set>
@@ -33,6 +34,8 @@ struct Pipe {
   bool eof = false;     // `from` sent FIN (or is gone)
   bool shut = false;    // the FIN was passed on
   bool paused = false;  // we paused `from`
+  std::uint64_t read = 0;     // bytes taken from `from`
+  std::uint64_t counted = 0;  // of `to`'s bytes_sent(), what the report already has
 };
 
 struct Session {
@@ -40,6 +43,7 @@ struct Session {
   Connection* client = nullptr;
   Connection* target = nullptr;
   bool target_ready = false;
+  bool cut = false;  // counted in sessions_cut
   std::uint64_t relayed = 0;
   Dice dice;
   explicit Session(Dice d) : dice(d) {}
@@ -73,7 +77,7 @@ class TcpRelay final : public Handler {
     s->up.to_target = true;
     auto target = c.connect(options_.target);
     if (!target) {
-      bump(counters_->connect_failures);
+      connect_failed(target.error());
       c.reset(target.error());
       return;
     }
@@ -94,6 +98,10 @@ class TcpRelay final : public Handler {
     pump(&c == s->client ? s->down : s->up);
   }
 
+  // Graceful stop: the session goes on relaying until both directions end (pass_eof closes
+  // both legs) or the drain deadline resets it. Closing here would FIN a cut stream.
+  void on_shutdown(Connection&) override { shutting_down_ = true; }
+
   void on_peer_shutdown(Connection& c) override {
     auto* s = static_cast<Session*>(c.context);
     Pipe& p = &c == s->client ? s->up : s->down;
@@ -112,21 +120,29 @@ class TcpRelay final : public Handler {
   void update_pause(Pipe& p);
   void arm(Pipe& p, Clock::time_point when, Clock::time_point now);
   void reset_both(Session& s);
+  void settle(Pipe& p, const Connection& to);
+  void keep_alive(Session& s);
+  void connect_failed(std::error_code why);
 
   ProxyOptions options_;
   ProxyFaults faults_;
   std::shared_ptr<ProxyCounters> counters_;
   EventLoop& loop_;
   bool direct_ = false;  // no faults: forward straight from the read buffer
+  bool shutting_down_ = false;
   std::uint64_t opened_ = 0;
   std::unordered_set<Session*> sessions_;
 };
 
 void TcpRelay::accept(Pipe& p, std::span<const std::byte> data) {
-  if (!p.to || !p.to->is_open()) return;  // the other side is gone: nowhere to deliver
+  if (!p.to || !p.to->is_open()) {  // the other side is gone (its reset follows): count the loss
+    bump(counters_->bytes_dropped, data.size());
+    return;
+  }
+  p.read += data.size();
+  keep_alive(*p.session);
   if (direct_ && p.pieces.empty()) {
-    p.to->send(data);
-    bump(p.to_target ? counters_->bytes_to_target : counters_->bytes_to_client, data.size());
+    if (p.to->send(data)) settle(p, *p.to);  // else on_close counts what was lost
     update_pause(p);
     return;
   }
@@ -160,7 +176,28 @@ void TcpRelay::pump(Pipe& p) {
     if (size == 0) p.pieces.pop_front();
   }
   if (p.pieces.empty() && p.eof) pass_eof(p);
+  if (p.to) settle(p, *p.to);
   update_pause(p);
+}
+
+// The report counts what the destination's socket took, never what is merely queued for it.
+void TcpRelay::settle(Pipe& p, const Connection& to) {
+  const std::uint64_t sent = to.bytes_sent();
+  if (sent <= p.counted) return;
+  bump(p.to_target ? counters_->bytes_to_target : counters_->bytes_to_client, sent - p.counted);
+  p.counted = sent;
+}
+
+// A session is idle only when neither way moves: a leg only written to (an upload's target) or
+// paused by backpressure is not idle while the other one moves.
+void TcpRelay::keep_alive(Session& s) {
+  for (Connection* c : {s.client, s.target})
+    if (c && c->is_open()) c->keep_alive();
+}
+
+void TcpRelay::connect_failed(std::error_code why) {
+  bump(counters_->connect_failures);
+  if (options_.on_connect_failure) options_.on_connect_failure(why);
 }
 
 // How much of `want` may go now under the rate limit and the reset threshold.
@@ -187,8 +224,8 @@ void TcpRelay::forward(Pipe& p, std::size_t n) {
     p.to->send(data.subspan(at, std::min(piece, n - at)));
   p.held.consume(n);
   if (faults_.rate) p.tokens -= static_cast<double>(n);
-  bump(p.to_target ? counters_->bytes_to_target : counters_->bytes_to_client, n);
   Session& s = *p.session;
+  keep_alive(s);
   s.relayed += n;
   if (faults_.reset_after && s.relayed >= faults_.reset_after) reset_both(s);
 }
@@ -221,8 +258,13 @@ void TcpRelay::update_pause(Pipe& p) {
 void TcpRelay::arm(Pipe& p, Clock::time_point when, Clock::time_point now) {
   if (p.timer) return;  // already due to pump; it re-arms as needed
   auto wait = std::chrono::ceil<std::chrono::milliseconds>(when - now);
+  // Bytes the proxy holds (a delay longer than the idle timeout) keep the session alive: wake
+  // often enough to say so, or the idle sweep would cut a session that is only being delayed.
+  if (const auto idle = options_.server.idle_timeout; idle.count() > 0)
+    wait = std::min(wait, std::max(idle / 4, std::chrono::milliseconds(1)));
   p.timer = loop_.run_after(std::max(wait, std::chrono::milliseconds(0)), [this, &p] {
     p.timer = 0;
+    if (!p.pieces.empty()) keep_alive(*p.session);
     pump(p);
   });
 }
@@ -244,12 +286,23 @@ void TcpRelay::on_close(Connection& c, std::error_code why) {
   auto* s = static_cast<Session*>(c.context);
   if (!s) return;
   const bool client = &c == s->client;
-  if (!client && !s->target_ready && why) bump(counters_->connect_failures);
+  if (!client && !s->target_ready && why) connect_failed(why);
   Connection*& self = client ? s->client : s->target;
   Connection* other = client ? s->target : s->client;
   self = nullptr;
   Pipe& out = client ? s->up : s->down;  // what c sent, still on its way
   Pipe& in = client ? s->down : s->up;   // what was on its way to c: undeliverable now
+  settle(in, c);
+  if (const std::uint64_t lost = in.read - std::min(in.read, c.bytes_sent()); lost > 0) {
+    bump(counters_->bytes_dropped, lost);
+    // Bytes meant for c never reached it: whatever ended it, the other side must not take
+    // that for a whole stream.
+    if (!why) why = std::make_error_code(std::errc::connection_aborted);
+  }
+  if (why == std::errc::timed_out && shutting_down_ && !s->cut) {
+    s->cut = true;  // the drain deadline (or an idle timeout during it) ended it unfinished
+    bump(counters_->sessions_cut);
+  }
   if (in.timer) loop_.cancel(std::exchange(in.timer, 0));
   in.pieces.clear();
   in.held.release();

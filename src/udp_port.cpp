@@ -1,5 +1,7 @@
 // UdpPort: a worker's UDP socket. One recvmmsg() takes up to a batch of datagrams, the handler
 // sees each, and its replies leave together in sendmmsg(): one system call per batch each way.
+// Every reply passes the ReplyGuard first, whichever handler made it: a source address is only
+// what the sender wrote, and answering a forged one must not loop or reflect.
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -16,7 +18,10 @@ void DatagramSender::send_to(std::span<const std::byte> data, const Endpoint& to
 namespace detail {
 
 UdpPort::UdpPort(Worker& worker, UdpSocket socket)
-    : worker_(worker), socket_(std::move(socket)), in_(new std::byte[batch * slot]) {
+    : worker_(worker),
+      socket_(std::move(socket)),
+      guard_(socket_.local_endpoint().value_or(Endpoint{}), worker.options().udp_min_reply_port),
+      in_(new std::byte[batch * slot]) {
   for (std::size_t i = 0; i < batch; ++i) {
     in_iov_[i] = {in_.get() + i * slot, slot};
     in_msgs_[i] = {};
@@ -53,6 +58,10 @@ void UdpPort::on_ready(std::uint32_t) {
 
 void UdpPort::queue(std::span<const std::byte> data, const Endpoint& to) {
   if (!socket_.is_open()) return;
+  if (guard_.refuses(to)) {
+    worker_.counters().refused.add(1);
+    return;
+  }
   if (replies_.size() == batch) flush();
   Reply r{out_.size(), data.size(), {}, to.size()};
   std::memcpy(&r.to, to.data(), to.size());

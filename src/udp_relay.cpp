@@ -1,6 +1,7 @@
 // The UDP relay behind Proxy: each loop has its own SO_REUSEPORT socket where clients send; each
 // client address is a flow with its own connected upstream socket, so the target's replies come
 // back to that flow and leave through the listening socket. Faults are decided per datagram.
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <string>
@@ -51,6 +52,12 @@ class UdpRelay final : public Handler, private IoWatcher {
       : options_(options), faults_(options.faults), counters_(std::move(counters)), loop_(loop),
         listen_(std::move(listen)), buffer_(65536) {
     if (listen_.is_open() && loop_.watch(listen_.native_handle(), io::read, *this)) arm_sweep();
+    if (listen_.is_open())
+      if (auto at = listen_.local_endpoint()) bound_ = *at;
+  }
+  ~UdpRelay() override {
+    // After the loop ended: the flows' slots go back to the process-wide budget.
+    give(counters_->flows, flows_.size());
   }
 
   void relay(Flow& f, bool up, std::span<const std::byte> data);
@@ -59,18 +66,21 @@ class UdpRelay final : public Handler, private IoWatcher {
  private:
   void on_ready(std::uint32_t) override;
   Flow* flow_for(const Endpoint& client);
+  std::shared_ptr<Flow> open_flow(const Endpoint& client);
   void emit(Flow& f, bool up, std::span<const std::byte> data, int copies);
   void send(Flow& f, bool up, std::span<const std::byte> data);
   void release(Flow& f, bool up, bool overtaken);
   void arm_sweep();
   void sweep();
   void drop_flow(const std::string& key);
+  bool refused_source(const Endpoint& from) const noexcept;
 
   ProxyOptions options_;
   ProxyFaults faults_;
   std::shared_ptr<ProxyCounters> counters_;
   EventLoop& loop_;
   UdpSocket listen_;
+  Endpoint bound_;  // listen_'s own address
   std::vector<std::byte> buffer_;
   std::unordered_map<std::string, std::shared_ptr<Flow>> flows_;
   std::uint64_t opened_ = 0;
@@ -82,6 +92,11 @@ void UdpRelay::on_ready(std::uint32_t) {
   for (int i = 0; i < reads_per_turn; ++i) {
     auto got = listen_.receive_from(buffer_);
     if (!got) return;  // EAGAIN: drained (the watch is level-triggered), or an ICMP error
+    if (refused_source(got->from)) {  // a forged source: relaying would loop or reflect
+      bump(counters_->datagrams_in);
+      bump(counters_->refused);
+      continue;
+    }
     Flow* f = flow_for(got->from);
     if (!f) {  // no flow could be made (limit reached, no socket): counted, never silent
       bump(counters_->datagrams_in);
@@ -91,6 +106,21 @@ void UdpRelay::on_ready(std::uint32_t) {
     f->last_active = loop_.now();
     relay(*f, true, std::span(buffer_).first(got->size));
   }
+}
+
+// Sources no client has: the proxy itself (its replies would come back to it forever), the
+// target (proxy and target would relay to each other forever), port 0, and broadcast or
+// multicast addresses (replies would reflect onto a whole network).
+bool UdpRelay::refused_source(const Endpoint& from) const noexcept {
+  if (from.port() == 0 || from == options_.target) return true;
+  if (from.port() == bound_.port() && (bound_.is_any() || from.is_loopback() || from == bound_))
+    return true;
+  if (from.family() == Family::v4) {
+    const auto a = ntohl(reinterpret_cast<const sockaddr_in*>(from.data())->sin_addr.s_addr);
+    return a == INADDR_ANY || a == INADDR_BROADCAST || IN_MULTICAST(a);
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6*>(from.data())->sin6_addr;
+  return IN6_IS_ADDR_MULTICAST(&a) || IN6_IS_ADDR_UNSPECIFIED(&a);
 }
 
 void UdpRelay::read_upstream(Flow& f) {
@@ -105,14 +135,24 @@ void UdpRelay::read_upstream(Flow& f) {
 Flow* UdpRelay::flow_for(const Endpoint& client) {
   const auto key = client.to_string();
   if (auto it = flows_.find(key); it != flows_.end()) return it->second.get();
-  if (flows_.size() >= options_.server.max_connections) return nullptr;  // bounded
+  // The flow limit is the whole proxy's: every loop takes its flows from one budget.
+  if (!take(counters_->flows, 1, options_.server.max_connections)) return nullptr;
+  auto made = open_flow(client);
+  if (!made) {
+    give(counters_->flows, 1);
+    return nullptr;
+  }
+  return flows_.emplace(key, std::move(made)).first->second.get();
+}
+
+std::shared_ptr<Flow> UdpRelay::open_flow(const Endpoint& client) {
   auto s = Socket::open(options_.target.family(), SOCK_DGRAM, /*non_blocking=*/true);
   if (!s) return nullptr;
   UdpSocket upstream(std::move(*s));
   if (!upstream.connect(options_.target)) return nullptr;
   auto f = std::make_shared<Flow>(this, client, std::move(upstream), Dice(faults_.seed, ++opened_));
   if (!loop_.watch(f->upstream.native_handle(), io::read, *f)) return nullptr;
-  return flows_.emplace(key, std::move(f)).first->second.get();
+  return f;
 }
 
 void UdpRelay::relay(Flow& f, bool up, std::span<const std::byte> data) {
@@ -156,10 +196,22 @@ void UdpRelay::emit(Flow& f, bool up, std::span<const std::byte> data, int copie
       send(f, up, data);
       continue;
     }
+    // Held datagrams are bounded for the whole proxy (as netem's limit): over it, dropped.
+    if (!take(counters_->held, 1, faults_.max_held)) {
+      bump(counters_->held_overflow);
+      continue;
+    }
+    if (!take(counters_->held_bytes, data.size(), faults_.max_held_bytes)) {
+      give(counters_->held, 1);
+      bump(counters_->held_overflow);
+      continue;
+    }
     // A weak reference: the flow may expire before the delay is over.
     std::weak_ptr<Flow> flow = flows_.at(f.client.to_string());
     loop_.run_after(f.dice.wait(faults_.delay, faults_.jitter),
                     [this, flow, up, bytes = std::vector<std::byte>(data.begin(), data.end())] {
+                      give(counters_->held, 1);
+                      give(counters_->held_bytes, bytes.size());
                       if (auto alive = flow.lock()) send(*alive, up, bytes);
                     });
   }
@@ -193,14 +245,23 @@ void UdpRelay::drop_flow(const std::string& key) {
     if (h.timer) loop_.cancel(std::exchange(h.timer, 0));
   loop_.unwatch(f.upstream.native_handle());
   flows_.erase(it);
+  give(counters_->flows, 1);
 }
 
 // Each loop's socket on the same port: the first learns it (given port 0), the rest share it.
+// The first binds before it sets SO_REUSEPORT, so an address another process holds (its own
+// reuseport group included) fails with EADDRINUSE instead of splitting the traffic with it;
+// the other loops set it before binding and join the first's group only.
 UdpSocket open_listener(UdpBinding& binding, const Endpoint& wanted) {
-  const Endpoint at = binding.bound.port() ? binding.bound : wanted;
+  const bool first = !binding.bound.port();
+  const Endpoint at = first ? wanted : binding.bound;
   auto s = Socket::open(at.family(), SOCK_DGRAM, /*non_blocking=*/true);
-  Result<void> ok = s ? s->set_reuse_port(true) : fail(s.error());
+  Result<void> ok = s ? Result<void>{} : fail(s.error());
+  // IPv6 listeners are v6-only (SECURITY.md): [::] must not take IPv4 traffic too.
+  if (ok && at.family() == Family::v6) ok = s->set_v6_only(true);
+  if (ok && !first) ok = s->set_reuse_port(true);
   if (ok) ok = s->bind(at);
+  if (ok && first) ok = s->set_reuse_port(true);
   if (ok && !binding.bound.port()) {
     auto bound = s->local_endpoint();
     if (bound) binding.bound = *bound;

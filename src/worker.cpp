@@ -93,6 +93,16 @@ void Worker::accept_ready(int listening) {
 }
 
 void Worker::open_connection(int fd, const sockaddr_storage& from, socklen_t length) {
+  const auto* peer_address = reinterpret_cast<const sockaddr*>(&from);
+  if (!shared_.per_address.acquire(peer_address)) {
+    // Over the per-address cap: refuse with RST at once (no FIN that could pass for a reply).
+    counters_.refused_per_address.add(1);  // counted first: the peer may look at once
+    shared_.open.fetch_sub(1, std::memory_order_relaxed);
+    const linger now{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+    ::close(fd);
+    return;
+  }
   if (shared_.options.no_delay) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -102,9 +112,11 @@ void Worker::open_connection(int fd, const sockaddr_storage& from, socklen_t len
                            shared_.next_id.fetch_add(1, std::memory_order_relaxed));
   if (!loop_->watch(fd, io::read | io::write | io::edge, *c)) {
     delete c;
+    shared_.per_address.release(peer_address);
     shared_.open.fetch_sub(1, std::memory_order_relaxed);
     return;
   }
+  c->counted_per_address_ = true;
   counters_.accepted.add(1);
   active_.push_back(c);
   handler_->on_connect(*c);
@@ -162,6 +174,7 @@ void Worker::retry_read(Connection* c) {
 
 void Worker::closed(Connection* c, bool was_lingering) {
   (was_lingering ? lingering_ : active_).remove(c);
+  if (c->counted_per_address_) shared_.per_address.release(c->peer_.data());
   shared_.open.fetch_sub(1, std::memory_order_relaxed);
   dead_.push_back(c);
   resume_accepting();  // a descriptor and a connection slot just came free
@@ -197,14 +210,18 @@ void Worker::arm_sweep() {
 void Worker::sweep() {
   const auto& o = shared_.options;
   const auto now = loop_->now();
+  // Compared in milliseconds: converting a huge timeout to the clock's nanoseconds overflows.
+  const auto quiet = [now](const Connection* c) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(now - c->last_active_);
+  };
   if (o.idle_timeout.count() > 0) {
     while (Connection* c = active_.front()) {
-      if (now - c->last_active_ < o.idle_timeout) break;
+      if (quiet(c) < o.idle_timeout) break;
       c->abort(std::make_error_code(std::errc::timed_out));
     }
   }
   while (Connection* c = lingering_.front()) {
-    if (now - c->last_active_ < o.linger_timeout) break;
+    if (quiet(c) < o.linger_timeout) break;
     c->abort({});  // our output was all sent; the peer just never closed
   }
   arm_sweep();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "address_cap.hpp"
 #include "wire/byte_buffer.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
@@ -17,12 +18,15 @@
 #include "wire/server.hpp"
 #include "wire/tcp.hpp"
 #include "wire/udp.hpp"
+#include "reply_guard.hpp"
 
 namespace wire::detail {
 
 /// What all workers of a server share.
 struct Shared {
+  explicit Shared(const ServerOptions& o) : options(o), per_address(o.max_per_address) {}
   ServerOptions options;
+  AddressCap per_address;  ///< accepted connections per peer address, all loops
   std::atomic<std::size_t> open{0};  ///< open connections, all loops
   std::atomic<std::uint64_t> next_id{1};
 };
@@ -39,6 +43,8 @@ struct Counter {
 struct Counters {
   Counter accepted, bytes_in, bytes_out, datagrams_in, datagrams_out, datagrams_dropped, pauses;
   Counter cut;  ///< connections reset at the drain deadline
+  Counter refused_per_address;  ///< closed at accept: their address was at max_per_address
+  Counter refused;  ///< UDP replies refused by the ReplyGuard
 };
 
 /// Intrusive list of connections ordered by last activity, so the idle sweep looks only at the
@@ -78,6 +84,7 @@ class UdpPort final : public IoWatcher {
   static constexpr std::size_t slot = 65536;  // the largest UDP payload fits a slot
   Worker& worker_;
   UdpSocket socket_;
+  ReplyGuard guard_;  // replies that would reflect onto ourselves or a network
   std::unique_ptr<std::byte[]> in_;  // batch slots, touched only as datagrams fill them
   mmsghdr in_msgs_[batch];
   iovec in_iov_[batch];

@@ -3,11 +3,13 @@
 #include "wire/server.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -87,7 +89,9 @@ bool drive(std::vector<Client>& clients, std::chrono::seconds limit) {
 
 TEST(Server, ThousandConcurrentEchoClientsEveryByteVerified) {
   test::raise_fd_limit(20000);
-  auto server = start_server(local_options(2), services::echo());
+  auto o = local_options(2);
+  o.max_per_address = 0;  // a thousand clients from one address: the cap would refuse them
+  auto server = start_server(o, services::echo());
   ASSERT_TRUE(server);
   const Endpoint at = *server->tcp_endpoint();
   constexpr std::size_t count = 1000, size = 3000;
@@ -223,6 +227,255 @@ TEST(Server, ShutdownFlushesWhatIsQueuedThenCloses) {
   EXPECT_EQ(got.size(), stats.bytes_sent);
   EXPECT_EQ(stats.bytes_sent, stats.bytes_received);  // every byte read was echoed
   EXPECT_EQ(got, std::string(got.size(), 'x'));
+}
+
+// Reads until end of file or an error; returns the error (empty: a clean end of file). Counts
+// the bytes read in `got`.
+std::error_code read_to_end(TcpStream& s, std::size_t& got) {
+  (void)s.set_non_blocking(false);
+  char chunk[65536];
+  for (;;) {
+    auto r = s.receive(std::as_writable_bytes(std::span(chunk)));
+    if (!r) return r.error();
+    if (*r == 0) return {};
+    got += *r;
+  }
+}
+
+// Polls `done` every 10 ms for up to `limit` (a bounded wait on a server-side condition).
+template <class Done>
+bool eventually(Done done, std::chrono::milliseconds limit = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    ::poll(nullptr, 0, 10);
+  }
+  return true;
+}
+
+// Issue 10 item 2: output still queued at the drain deadline: the client sees a reset, never
+// an end of file that would pass the cut stream off as whole.
+TEST(Server, DrainDeadlineResetsAConnectionWithQueuedOutput) {
+  auto o = local_options(2);
+  o.high_water = 256 << 10;
+  o.drain_timeout = 200ms;
+  auto server = start_server(o, services::echo());
+  ASSERT_TRUE(server);
+  auto c = connect_to(*server->tcp_endpoint());
+  const std::size_t pushed = send_until_blocked(c, 64u << 20);  // never reads meanwhile
+  ASSERT_GT(pushed, o.high_water);
+  server->shutdown();
+  ASSERT_TRUE(server->wait());  // returns after the deadline: nothing is read until then
+  const auto stats = server->stats();
+  EXPECT_EQ(stats.connections_cut, 1u);
+  EXPECT_LT(stats.bytes_sent, stats.bytes_received);  // the echo was not finished
+  std::size_t got = 0;
+  const auto why = read_to_end(c, got);
+  EXPECT_TRUE(why == std::errc::connection_reset)
+      << "got " << got << " bytes then " << (why ? why.message() : "a clean end of file");
+  EXPECT_LE(got, stats.bytes_sent);
+}
+
+// ... and a connection whose work is done closes cleanly and is not counted as cut.
+TEST(Server, DrainOfFinishedConnectionIsCleanAndNotCut) {
+  auto o = local_options(1);
+  o.drain_timeout = 5s;
+  auto server = start_server(o, services::echo());
+  ASSERT_TRUE(server);
+  auto c = connect_to(*server->tcp_endpoint());
+  ASSERT_TRUE(c.send_all("ping"));
+  ASSERT_EQ(test::read_n(c, 4), "ping");
+  server->shutdown();
+  std::size_t got = 0;
+  EXPECT_EQ(read_to_end(c, got), std::error_code{});
+  c.close();
+  ASSERT_TRUE(server->wait());
+  EXPECT_EQ(server->stats().connections_cut, 0u);
+}
+
+// Issue 10 item 12: the per-address cap holds across loops; past it a connection is reset at
+// once, and a slot comes back when one closes.
+TEST(Server, PerAddressCapHoldsAcrossLoops) {
+  auto o = local_options(2);
+  o.max_per_address = 3;
+  auto server = start_server(o, services::echo());
+  ASSERT_TRUE(server);
+  std::vector<TcpStream> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(connect_to(*server->tcp_endpoint()));
+    ASSERT_TRUE(held.back().send_all("in"));
+    ASSERT_EQ(test::read_n(held.back(), 2), "in") << "connection " << i;
+  }
+  for (int i = 0; i < 4; ++i) {  // past the cap: reset, whichever loop accepts it
+    auto extra = TcpStream::connect(*server->tcp_endpoint(), {.local = {}, .timeout = 5s});
+    if (!extra) {  // the reset came before connect() looked
+      EXPECT_TRUE(extra.error() == std::errc::connection_reset) << extra.error().message();
+      continue;
+    }
+    ASSERT_TRUE(extra->set_receive_timeout(10s));
+    // The reset is reported once: to this send if it came first, else to the read below.
+    if (auto sent = extra->send_all("out"); !sent) {
+      EXPECT_TRUE(sent.error() == std::errc::connection_reset) << sent.error().message();
+      continue;
+    }
+    std::size_t got = 0;
+    const auto why = read_to_end(*extra, got);
+    EXPECT_TRUE(why == std::errc::connection_reset) << (why ? why.message() : "end of file");
+    EXPECT_EQ(got, 0u);
+  }
+  // Counted before the reset is sent, and a relaxed counter: visible here soon, if not at once.
+  EXPECT_TRUE(eventually([&] { return server->stats().connections_refused_per_address == 4; }))
+      << server->stats().connections_refused_per_address;
+  held.front().close();
+  held.erase(held.begin());
+  ASSERT_TRUE(eventually([&] { return server->stats().connections_open == 2; }));
+  auto again = connect_to(*server->tcp_endpoint());
+  ASSERT_TRUE(again.send_all("back"));
+  EXPECT_EQ(test::read_n(again, 4), "back");
+  EXPECT_EQ(server->stats().connections_refused_per_address, 4u);
+}
+
+TEST(Server, PerAddressCapCountsOtherAddressesApart) {
+  auto o = local_options(2);
+  o.max_per_address = 1;
+  auto server = start_server(o, services::echo());
+  ASSERT_TRUE(server);
+  auto a = connect_to(*server->tcp_endpoint());
+  ASSERT_TRUE(a.send_all("a"));
+  ASSERT_EQ(test::read_n(a, 1), "a");
+  // 127.0.0.2 is another loopback address: its own count.
+  auto b = TcpStream::connect(*server->tcp_endpoint(),
+                              {.local = Endpoint::parse("127.0.0.2:0").value(), .timeout = 5s});
+  ASSERT_TRUE(b) << b.error().message();
+  ASSERT_TRUE(b->set_receive_timeout(10s));
+  ASSERT_TRUE(b->send_all("b"));
+  EXPECT_EQ(test::read_n(*b, 1), "b");
+  EXPECT_EQ(server->stats().connections_refused_per_address, 0u);
+}
+
+// Issue 10 item 17: a port another server (or any socket) holds is refused, for TCP and UDP,
+// even when the holder is a SO_REUSEPORT group.
+TEST(Server, PortHeldByAnotherServerIsAddressInUse) {
+  ServerOptions first = local_options(2);
+  first.udp = Endpoint::loopback(Family::v4, 0);
+  auto a = start_server(first, services::echo());
+  ASSERT_TRUE(a);
+  ServerOptions tcp_again = local_options(2);
+  tcp_again.tcp = a->tcp_endpoint();
+  auto b = Server::create(tcp_again, services::echo());
+  ASSERT_FALSE(b) << "a second server took tcp " << a->tcp_endpoint()->to_string();
+  EXPECT_TRUE(b.error() == std::errc::address_in_use) << b.error().message();
+  ServerOptions udp_again;
+  udp_again.udp = a->udp_endpoint();
+  udp_again.threads = 2;
+  auto u = Server::create(udp_again, services::echo());
+  ASSERT_FALSE(u) << "a second server took udp " << a->udp_endpoint()->to_string();
+  EXPECT_TRUE(u.error() == std::errc::address_in_use) << u.error().message();
+  // The first server still has the whole port.
+  auto c = connect_to(*a->tcp_endpoint());
+  ASSERT_TRUE(c.send_all("mine"));
+  EXPECT_EQ(test::read_n(c, 4), "mine");
+}
+
+TEST(Server, PortHeldByAReusePortSocketIsAddressInUse) {
+  for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+    auto holder = Socket::open(Family::v4, type, /*non_blocking=*/true);
+    ASSERT_TRUE(holder);
+    ASSERT_TRUE(holder->set_reuse_port(true));
+    ASSERT_TRUE(holder->bind(Endpoint::loopback(Family::v4, 0)));
+    if (type == SOCK_STREAM) {
+      ASSERT_EQ(::listen(holder->native_handle(), 8), 0);
+    }
+    ServerOptions o;
+    (type == SOCK_STREAM ? o.tcp : o.udp) = holder->local_endpoint().value();
+    o.threads = 2;
+    auto s = Server::create(o, services::echo());
+    ASSERT_FALSE(s) << "joined another socket's reuseport group, type " << type;
+    EXPECT_TRUE(s.error() == std::errc::address_in_use) << s.error().message();
+  }
+}
+
+// Issue 10 item 22: misuse is an error value, never two threads on one loop.
+TEST(Server, StartTwiceAndRunAfterStartAreErrors) {
+  auto s = Server::create(local_options(2), services::echo());
+  ASSERT_TRUE(s);
+  auto& server = **s;
+  ASSERT_TRUE(server.start());
+  auto again = server.start();
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error(), std::make_error_code(std::errc::operation_not_permitted));
+  auto run = server.run();
+  ASSERT_FALSE(run);
+  EXPECT_EQ(run.error(), std::make_error_code(std::errc::operation_not_permitted));
+  auto c = connect_to(*server.tcp_endpoint());  // still serving, undisturbed
+  ASSERT_TRUE(c.send_all("ok"));
+  EXPECT_EQ(test::read_n(c, 2), "ok");
+  c.close();
+  server.shutdown();
+  EXPECT_TRUE(server.wait());
+  EXPECT_FALSE(server.start());  // after the end too
+}
+
+TEST(Server, WaitFromALoopThreadIsAnErrorNotADeadlock) {
+  auto server = start_server(local_options(2), services::echo());
+  ASSERT_TRUE(server);
+  std::promise<std::error_code> from_loop;
+  server->loop(1).post([&] {
+    auto r = server->wait();
+    from_loop.set_value(r ? std::error_code{} : r.error());
+  });
+  auto got = from_loop.get_future();
+  ASSERT_EQ(got.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(got.get() == std::errc::resource_deadlock_would_occur);
+  server->shutdown();
+  EXPECT_TRUE(server->wait());
+}
+
+TEST(Server, ZeroReadSizeIsInvalidArgument) {
+  auto o = local_options(1);
+  o.read_size = 0;
+  auto s = Server::create(o, services::echo());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), std::make_error_code(std::errc::invalid_argument));
+}
+
+TEST(ServerDeathTest, LoopOutOfRangeAbortsWithAMessage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto s = Server::create(local_options(2), services::echo());
+  ASSERT_TRUE(s);
+  EXPECT_DEATH((void)(*s)->loop(5), "Server::loop\\(5\\) with only 2 loops");
+}
+
+TEST(Server, NegativeDurationIsInvalidArgument) {
+  auto o = local_options(1);
+  o.idle_timeout = -1ms;
+  auto s = Server::create(o, services::echo());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), std::make_error_code(std::errc::invalid_argument));
+}
+
+// Issue 10 item 15: the largest durations mean "never", not an overflow that cuts at once.
+TEST(Server, HugeDurationsNeitherCutNorResetEarly) {
+  auto o = local_options(2);
+  o.idle_timeout = std::chrono::milliseconds::max();
+  o.drain_timeout = std::chrono::milliseconds::max();
+  o.linger_timeout = std::chrono::milliseconds::max();
+  o.high_water = 256 << 10;
+  auto server = start_server(o, services::echo());
+  ASSERT_TRUE(server);
+  auto c = connect_to(*server->tcp_endpoint());
+  ASSERT_TRUE(c.send_all("hold"));
+  ASSERT_EQ(test::read_n(c, 4), "hold");
+  // The sweep runs every 500 ms here: an overflowed idle timeout cut us at its first run.
+  EXPECT_TRUE(test::quiet_for(c.native_handle(), 1200ms)) << "closed while not idle for long";
+  ASSERT_GT(send_until_blocked(c, 64u << 20), o.high_water);
+  server->shutdown();  // an overflowed drain deadline resets at once
+  std::size_t got = 0;
+  EXPECT_EQ(read_to_end(c, got), std::error_code{});
+  c.close();
+  ASSERT_TRUE(server->wait());
+  EXPECT_EQ(server->stats().connections_cut, 0u);
+  EXPECT_EQ(got + 4, server->stats().bytes_sent);  // every byte echoed arrived, then a clean end
 }
 
 TEST(Server, UdpEchoInBatches) {

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cctype>
 #include <thread>
+#include <vector>
 
 #include "support/loopback.hpp"
 #include "wire/udp.hpp"
@@ -35,6 +37,22 @@ TEST(Shout, TcpLinesComeBackUppercasedHoweverTheyAreSplit) {
   EXPECT_TRUE(test::quiet_for(c.native_handle(), 100ms));  // the partial line waits
   ASSERT_TRUE(c.send_all("!\n"));
   EXPECT_EQ(test::read_n(c, 16), "NO NEWLINE YET!\n");
+}
+
+// Issue 10 item 5: at the FIN the rest is a line (`printf 'abc\nno newline' | nc -N` got only
+// "ABC").
+TEST(Shout, LastLineWithoutNewlineComesBackAtEndOfInput) {
+  auto server = start_server(tcp_options(), services::shout());
+  ASSERT_TRUE(server);
+  for (const char* input : {"abc\nno newline", "only a partial", "x\n\ny"}) {
+    auto c = connect_to(*server->tcp_endpoint());
+    ASSERT_TRUE(c.send_all(input));
+    ASSERT_TRUE(c.shutdown_write());
+    std::string expected = input;
+    for (char& ch : expected) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    EXPECT_EQ(test::read_n(c, expected.size()), expected);
+    EXPECT_TRUE(test::reads_to_eof(c));
+  }
 }
 
 TEST(Shout, UdpDatagramComesBackUppercased) {
@@ -93,8 +111,26 @@ TEST(Chat, FanOutJoinAndLeaveAcrossLoops) {
   EXPECT_TRUE(test::quiet_for(b.stream.native_handle(), 100ms));  // no echo to the sender
 }
 
+// Issue 10 item 5 for chat: a last line without '\n' is said when its sender half-closes.
+TEST(Chat, LastLineWithoutNewlineIsSaidAtEndOfInput) {
+  auto server = start_server(tcp_options(), services::chat());
+  ASSERT_TRUE(server);
+  const auto at = *server->tcp_endpoint();
+  Member a = join(at);
+  Member b = join(at);
+  EXPECT_EQ(a.line(), "* " + b.name + " joined");
+  ASSERT_TRUE(b.stream.send_all("first\nno newline"));
+  ASSERT_TRUE(b.stream.shutdown_write());
+  EXPECT_EQ(a.line(), "[" + b.name + "] first");
+  EXPECT_EQ(a.line(), "[" + b.name + "] no newline");
+  EXPECT_EQ(a.line(), "* " + b.name + " left");
+}
+
+// A member that does not read holds the room (senders pause) only for max_stall, then it is
+// dropped and the room goes on; a reader never misses a line meanwhile.
 TEST(Chat, StalledClientIsDroppedAndTheRoomGoesOn) {
-  auto server = start_server(tcp_options(), services::chat({.max_backlog = 64 << 10}));
+  auto server = start_server(tcp_options(), services::chat({.max_backlog = 64 << 10,
+                                                            .max_stall = 300ms}));
   ASSERT_TRUE(server);
   const auto at = *server->tcp_endpoint();
   Member talker = join(at);
@@ -134,6 +170,37 @@ TEST(Chat, StalledClientIsDroppedAndTheRoomGoesOn) {
   }
   EXPECT_GT(expected, 10);
   EXPECT_TRUE(test::reads_to_eof(stalled.stream));  // it was cut off
+}
+
+// Issue 10 item 10 in process (so TSan sees the loops): a flooder whose lines fill the readers'
+// queues is paused until they drain; no reader is dropped, none misses a line.
+TEST(Chat, FlooderIsPausedReadersAreNotDropped) {
+  constexpr std::size_t lines = 200'000;
+  auto server = start_server(tcp_options(), services::chat({.max_backlog = 32 << 10,
+                                                            .max_stall = std::chrono::seconds(5)}));
+  ASSERT_TRUE(server);
+  const auto at = *server->tcp_endpoint();
+  std::vector<Member> readers;
+  for (int i = 0; i < 3; ++i) readers.push_back(join(at));
+  Member sender = join(at);
+  for (auto& r : readers) ASSERT_TRUE(r.stream.set_receive_timeout(20s));  // a stall fails, not hangs
+  for (auto& r : readers)
+    for (auto l = r.line(); l && *l != "* " + sender.name + " joined"; l = r.line()) {}
+  std::vector<std::size_t> got(readers.size(), 0);
+  std::vector<std::thread> threads;
+  const std::string expected = "[" + sender.name + "] ";
+  for (std::size_t i = 0; i < readers.size(); ++i)
+    threads.emplace_back([&, i] {
+      while (got[i] < lines) {
+        auto l = readers[i].line();
+        if (!l || *l != expected) return;
+        ++got[i];
+      }
+    });
+  const std::string block(lines, '\n');
+  EXPECT_TRUE(sender.stream.send_all(block));
+  for (auto& t : threads) t.join();
+  for (std::size_t n : got) EXPECT_EQ(n, lines);
 }
 
 TEST(Discard, ReadsAndCountsRepliesNothing) {

@@ -269,6 +269,102 @@ TEST(TcpStream, HalfCloseAfterAResetReportsTheReset) {
   EXPECT_EQ(r.error(), std::errc::connection_reset) << r.error().message();
 }
 
+// Issue 10 item 3: a server that greets and closes without reading makes the kernel reset;
+// the greeting it sent is still in our receive queue and must come out, then the reset (never a
+// clean EOF: shutdown_write's read of SO_ERROR had cleared it).
+TEST(TcpStream, ReceiveAfterAFailedHalfCloseReturnsQueuedBytesThenTheReset) {
+  auto [client, server] = connected();
+  ASSERT_TRUE(server.send_all("greeting"));
+  ASSERT_TRUE(client.send_all("hello"));
+  ASSERT_EQ(wait_ready(server.native_handle(), POLLIN, 10s), true);  // "hello" is unread...
+  server.close();                                                    // ...so this is a RST
+  pollfd p{client.native_handle(), POLLRDHUP, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1);
+  while (!(p.revents & POLLHUP)) {  // RDHUP may come first; HUP says the reset arrived
+    ASSERT_EQ(::poll(&p, 1, 10000), 1);
+  }
+  auto r = client.shutdown_write();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), std::errc::connection_reset) << r.error().message();
+  EXPECT_EQ(receive_text(client), "greeting");
+  std::vector<std::byte> buffer(16);
+  auto end = client.receive(buffer);
+  ASSERT_FALSE(end) << "a reset came out as a clean EOF";
+  EXPECT_EQ(end.error(), std::errc::connection_reset) << end.error().message();
+}
+
+// Issue 10 item 4: with a receive timeout, "ABC", a pause, then "DEFGH": the 3 bytes received
+// before the timeout are counted, and the retry continues after them.
+TEST(TcpStream, ReceiveExactReportsBytesReceivedBeforeATimeout) {
+  auto [client, server] = connected();
+  ASSERT_TRUE(client.set_receive_timeout(200ms));
+  ASSERT_TRUE(server.send_all("ABC"));
+  std::string text(8, '.');
+  auto buffer = std::as_writable_bytes(std::span(text));
+  std::size_t transferred = 99;
+  auto r = client.receive_exact(buffer, transferred);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(would_block(r.error())) << r.error().message();
+  ASSERT_EQ(transferred, 3u);
+  EXPECT_EQ(text.substr(0, 3), "ABC");
+  ASSERT_TRUE(server.send_all("DEFGH"));
+  ASSERT_TRUE(client.set_receive_timeout(10s));
+  std::size_t more = 0;
+  ASSERT_TRUE(client.receive_exact(buffer.subspan(transferred), more));
+  EXPECT_EQ(more, 5u);
+  EXPECT_EQ(text, "ABCDEFGH");
+}
+
+// Issue 10 item 4, sending: a send timeout reports how much of the data went out, and that is
+// exactly what the peer can read.
+TEST(TcpStream, SendAllReportsBytesSentBeforeATimeout) {
+  auto [client, server] = connected();
+  ASSERT_TRUE(client.set_send_buffer_size(4096));
+  ASSERT_TRUE(server.set_receive_buffer_size(4096));
+  ASSERT_TRUE(client.set_send_timeout(100ms));
+  const std::string data(16 << 20, 'x');
+  std::size_t transferred = 0;
+  auto r = client.send_all(as_bytes(data), transferred);
+  ASSERT_FALSE(r) << "the peer's buffers never filled";
+  EXPECT_TRUE(would_block(r.error())) << r.error().message();
+  EXPECT_GT(transferred, 0u);
+  EXPECT_LT(transferred, data.size());
+  ASSERT_TRUE(client.shutdown_write());
+  std::size_t received = 0;
+  std::vector<std::byte> buffer(1 << 16);
+  for (;;) {
+    auto n = server.receive(buffer);
+    ASSERT_TRUE(n) << n.error().message();
+    if (*n == 0) break;
+    received += *n;
+  }
+  EXPECT_EQ(received, transferred);
+}
+
+// Issue 10 item 19: no candidate of the local address's family is EAFNOSUPPORT, not "no address".
+TEST(TcpStream, LocalOfAnotherFamilyThanEveryCandidateIsAfNoSupport) {
+  TcpListener v6 = listen_on(Family::v6);
+  std::vector<Endpoint> candidates{where(v6)};
+  auto c = TcpStream::connect(std::span<const Endpoint>(candidates),
+                              {.local = Endpoint::loopback(Family::v4, 0), .timeout = 10s});
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), std::errc::address_family_not_supported) << c.error().message();
+}
+
+// The bind and the connect apart, so a caller can say which failed.
+TEST(TcpStream, BindLocalThenConnect) {
+  TcpListener listener = listen_on();
+  auto taken = TcpStream::bind_local(where(listener));
+  ASSERT_FALSE(taken);
+  EXPECT_EQ(taken.error(), std::errc::address_in_use);
+  auto bound = TcpStream::bind_local(Endpoint::loopback(Family::v4, 0));
+  ASSERT_TRUE(bound) << bound.error().message();
+  const Endpoint local = where(*bound);
+  auto c = TcpStream::connect(std::move(*bound), where(listener), 10s);
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->local_endpoint(), local);
+}
+
 TEST(TcpStream, SendingToAClosedPeerIsEpipeWithoutSigpipe) {
   // The test process keeps SIGPIPE's default action (terminate), so a send without
   // MSG_NOSIGNAL would kill it here.

@@ -88,6 +88,9 @@ class Connection final : private IoWatcher {
   void pause_reading() noexcept { paused_by_user_ = true; }
   /// Undoes pause_reading(); reading resumes at once if input is waiting.
   void resume_reading();
+  /// Counts as activity for ServerOptions::idle_timeout, as its own traffic does: for a
+  /// handler whose session moved elsewhere (a relay's other leg, or a leg it paused).
+  void keep_alive() noexcept { touch(); }
 
   /// True until close() or abort(): send() is accepted.
   bool is_open() const noexcept { return state_ == State::open; }
@@ -150,6 +153,7 @@ class Connection final : private IoWatcher {
   Connection* prev_ = nullptr;  // the worker's list, least recently active first
   Connection* next_ = nullptr;
   bool in_retry_ = false;       // on the worker's list of connections to read again
+  bool counted_per_address_ = false;  // accepted: holds a slot of its address's cap
 };
 
 }  // namespace wire

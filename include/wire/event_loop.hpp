@@ -36,10 +36,13 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  /// Runs until stop(): waits, dispatches events, timers and posted functions. Returns an
-  /// error only if the backend fails. Call from the thread that is to own the loop.
+  /// Runs until stop(): waits, dispatches events, timers and posted functions. Call from the
+  /// thread that is to own the loop. Returns an error if the backend fails, or
+  /// std::errc::operation_not_permitted at once if another thread is already inside run() (one
+  /// loop, one thread). After stop() a loop stays stopped: a later run() returns at once (ok).
   Result<void> run();
-  /// Makes run() return after the current iteration. Thread-safe (any thread).
+  /// Makes run() return after the current iteration, and every later run() at once: stopping
+  /// is permanent (a stopped loop is finished; make a new one to run again). Thread-safe.
   void stop();
   /// Runs `fn` on the loop's thread soon, in posting order. Thread-safe (any thread).
   void post(std::function<void()> fn);
@@ -51,9 +54,13 @@ class EventLoop {
   /// Stops watching `fd`; do it before closing the descriptor. Loop thread only.
   void unwatch(int fd) noexcept;
 
-  /// Runs `fn` once after `delay`. Loop thread only.
+  /// Runs `fn` once after `delay`. Every value is valid: zero or negative means the next
+  /// iteration; a deadline past the clock's range (milliseconds::max()) saturates to "never".
+  /// Loop thread only.
   TimerId run_after(std::chrono::milliseconds delay, std::function<void()> fn);
-  /// Cancels a timer that has not fired (unknown ids are ignored). Loop thread only.
+  /// Cancels a timer that has not fired (unknown ids are ignored) and frees its function at
+  /// once; the timer's heap slot goes in an amortised compaction, so memory is bounded by the
+  /// timers still live, not by those ever set. Loop thread only.
   void cancel(TimerId id) noexcept;
 
   /// Called once per iteration after events, timers and posted work; returns true if it has
@@ -77,7 +84,10 @@ class EventLoop {
   };
 
   EventLoop(std::unique_ptr<Poller> backend, int event_fd);
+  static Clock::time_point deadline_after(Clock::time_point now,
+                                          std::chrono::milliseconds delay) noexcept;
   int wait_timeout_ms(bool busy) const;
+  void compact_timers() noexcept;
   void run_timers();
   void run_posted();
 
@@ -87,8 +97,9 @@ class EventLoop {
   Clock::time_point now_;
   std::atomic<std::thread::id> owner_{};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> running_flag_{false};  // a thread is inside run()
 
-  std::vector<Timer> timers_;  // a min-heap on deadline; cancelled ids are skipped lazily
+  std::vector<Timer> timers_;  // a min-heap on deadline; cancelled ids skipped, then compacted
   std::unordered_map<TimerId, std::function<void()>> timer_fns_;
   TimerId next_timer_ = 1;
   std::function<bool()> batch_end_;

@@ -34,7 +34,9 @@ class MessageHandler {
   /// As Handler::on_drain.
   virtual void on_drain(Connection&) {}
   /// The peer half-closed. `truncated` counts the bytes of an unfinished message it left
-  /// (0 after a clean end). The default closes this side after queued output.
+  /// (0 after a clean end). With delimited framing (lines) what is left is the last message,
+  /// delivered to on_message() just before this call, and `truncated` is 0. The default
+  /// closes this side after queued output.
   virtual void on_peer_shutdown(Connection& c, std::size_t truncated);
   /// As Handler::on_close; `reason` is errc::message_too_large or malformed_message when a
   /// bad frame ended the connection.

@@ -7,7 +7,9 @@
 //   shout    each message back uppercased.
 //   discard  reads and counts, replies nothing.
 //   chat     each message to every other client as "[ADDR] message"; "* ADDR joined" and
-//            "* ADDR left" announced as messages too.
+//            "* ADDR left" announced as messages too. The same room as the line chat of
+//            services.hpp (ChatOptions' defaults: a flooder is paused, not its readers
+//            dropped), framed by `codec`.
 //
 // Thread-safety: the factories are thread-safe; the handlers follow handler.hpp (one per loop,
 // called on its thread); the chat room spans loops through EventLoop::post().

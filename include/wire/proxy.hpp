@@ -7,15 +7,19 @@
 //
 // TCP: each accepted connection opens one to the target on the same loop; bytes are relayed both
 // ways, FIN is forwarded as a half-close once everything before it was delivered, a reset on one
-// side resets the other. UDP: each client address is a flow with its own upstream socket (so the
+// side resets the other. On shutdown() established sessions go on until both directions end or
+// ServerOptions::drain_timeout passes; a session still open then is reset (RST) on both sides,
+// never closed with a FIN, and counted in sessions_cut and bytes_dropped. UDP: each client address is a flow with its own upstream socket (so the
 // target's replies find their way back); idle flows end after ServerOptions::idle_timeout.
 //
 // Thread-safety: create(), start(), wait() and the destructor from one controlling thread;
 // shutdown(), stats() and endpoint() from any thread.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <system_error>
 
 #include "wire/endpoint.hpp"
 #include "wire/error.hpp"
@@ -45,6 +49,12 @@ struct ProxyFaults {
   /// UDP: probability that a datagram is held back and sent after the next one of its flow
   /// (released unreordered after 50 ms if no next one comes).
   double reorder = 0;
+  /// UDP: at most this many datagrams held back by delay/jitter at once in the whole proxy
+  /// (every loop together); one more is dropped and counted (ProxyStats::held_overflow). 0 is
+  /// refused (std::errc::invalid_argument). netem's default limit is also 1000.
+  std::size_t max_held = 1000;
+  /// UDP: at most this many payload bytes held back at once in the whole proxy, likewise.
+  std::size_t max_held_bytes = 32u << 20;
   /// Random seed; each connection or flow draws from its own generator seeded with this and its
   /// order on its loop, so a run with one client repeats exactly. 0: a random seed.
   std::uint64_t seed = 0;
@@ -60,6 +70,9 @@ struct ProxyOptions {
   /// Threads, limits and timeouts (its tcp and udp fields are ignored). Connections count both
   /// sides: a relayed TCP connection uses two of max_connections.
   ServerOptions server;
+  /// Called on a loop thread each time a TCP connection to the target fails, with why. Loops
+  /// run in parallel, so it must be thread-safe; it must not block. May be empty.
+  std::function<void(std::error_code)> on_connect_failure;
 };
 
 /// What a Proxy did, summed over its loops (relaxed reads: not a consistent snapshot).
@@ -68,19 +81,35 @@ struct ProxyStats {
   std::uint64_t connections = 0;        ///< TCP connections accepted from clients
   std::uint64_t connect_failures = 0;   ///< TCP connections to the target that failed
   std::uint64_t resets = 0;             ///< TCP connections reset by --reset-after
-  std::uint64_t bytes_to_target = 0;    ///< TCP bytes relayed client to target
-  std::uint64_t bytes_to_client = 0;    ///< TCP bytes relayed target to client
+  /// TCP bytes the target's socket took (bytes queued for a target that never connected are
+  /// not counted here but in bytes_dropped).
+  std::uint64_t bytes_to_target = 0;
+  std::uint64_t bytes_to_client = 0;    ///< TCP bytes the client's socket took
   std::uint64_t datagrams_in = 0;       ///< UDP datagrams received (both directions)
   std::uint64_t datagrams_out = 0;      ///< UDP datagrams sent (duplicates included)
   std::uint64_t dropped = 0;            ///< UDP datagrams dropped by --loss
   std::uint64_t duplicated = 0;         ///< UDP datagrams sent twice by --duplicate
   std::uint64_t reordered = 0;          ///< UDP datagrams sent after a later one by --reorder
   std::uint64_t send_errors = 0;        ///< UDP datagrams the kernel refused (buffer full...)
+  /// TCP sessions still relaying at the drain deadline, reset on both sides.
+  std::uint64_t sessions_cut = 0;
+  /// TCP bytes read from one side and never taken by the other's socket (a session reset, cut
+  /// at the drain deadline, or whose target never connected). Bytes already in the kernel's
+  /// send buffer when a reset discards them are lost too but cannot be seen, so not counted.
+  std::uint64_t bytes_dropped = 0;
+  /// UDP datagrams dropped because max_held or max_held_bytes was reached.
+  std::uint64_t held_overflow = 0;
+  /// UDP datagrams still held by delay when the proxy stopped (never sent). Set by wait().
+  std::uint64_t held_at_stop = 0;
+  /// UDP datagrams refused for their source: the proxy itself, the target, port 0, broadcast
+  /// or multicast (relaying them would loop or reflect).
+  std::uint64_t refused = 0;
 };
 
 /// The report line: "proxy: connections=N connect_failures=N resets=N bytes_to_target=N
 /// bytes_to_client=N datagrams_in=N datagrams_out=N dropped=N duplicated=N reordered=N
-/// send_errors=N", keys in that order, single spaces, no trailing space. Thread-safe.
+/// send_errors=N sessions_cut=N bytes_dropped=N held_overflow=N held_at_stop=N refused=N", keys
+/// in that order, single spaces, no trailing space. Thread-safe.
 std::string format_report(const ProxyStats& stats);
 
 /// Counters the relays update; shared by every loop of one proxy. Thread-safe (atomics).
@@ -92,7 +121,8 @@ struct ProxyCounters;
 class Proxy {
  public:
   /// Binds the listening sockets (so endpoint() is known at once); nothing runs until start().
-  /// std::errc::invalid_argument for a probability outside 0..1.
+  /// std::errc::invalid_argument for a probability outside 0..1 or NaN, a negative delay or
+  /// jitter, or a max_held or max_held_bytes of 0.
   static Result<std::unique_ptr<Proxy>> create(const ProxyOptions& options);
   /// Shuts down and joins.
   ~Proxy();

@@ -8,7 +8,12 @@
 /// per-loop buffer (a connection holds input only while its handler leaves some unconsumed),
 /// sends straight from the handler and queues only what the socket refuses. Backpressure: above
 /// high_water queued bytes the connection is no longer read; below low_water it is again.
-/// UDP: recvmmsg/sendmmsg batches. Limits are on by default.
+/// UDP: recvmmsg/sendmmsg batches. Limits are on by default, and every limit is the limit of the
+/// whole server (all its loops), not of one loop.
+///
+/// Port ownership: the first loop's socket binds WITHOUT SO_REUSEPORT, so create() fails with
+/// "Address already in use" if anything else holds the address (another process's reuseport
+/// group included); only then is SO_REUSEPORT set on it, so this server's own loops can join.
 ///
 /// Thread-safety: create(), start(), wait(), run() and the destructor from one controlling
 /// thread; shutdown(), stats() and the endpoint getters from any thread.
@@ -36,7 +41,16 @@ struct Shared;
 }
 
 /// How a Server listens, how many loops it runs, and the limits it enforces (all on by default).
+///
+/// Durations: every value from zero to milliseconds::max() is valid; values past max_duration
+/// (about 100 years) are taken as max_duration, i.e. "never" in practice, so no deadline
+/// arithmetic overflows. Negative durations make create() fail with std::errc::invalid_argument.
+/// The unit is the millisecond: a caller converting from a finer unit must round up, never
+/// down to zero (zero means "disabled" for idle_timeout and "at once" for the others).
 struct ServerOptions {
+  /// The largest duration honoured (about 100 years); longer ones are clamped to it.
+  static constexpr std::chrono::milliseconds max_duration = std::chrono::hours(24 * 365 * 100);
+
   std::optional<Endpoint> tcp;  ///< listen for TCP here (port 0: the kernel picks)
   /// More stream addresses to accept on beside `tcp`, served alike: TCP ("[::1]:8888") or
   /// Unix ("unix:/run/e.sock", "unix:@name"). A stale Unix socket file is replaced, a live one
@@ -48,13 +62,21 @@ struct ServerOptions {
   unsigned threads = 0;         ///< event loops; 0 means one per core
   /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
   std::size_t max_connections = 10'000;
-  /// A connection with no traffic for this long is closed; zero disables.
+  /// Open accepted connections from one peer address (IPv4 address, or IPv6 /64 prefix)
+  /// across all loops; a connection past it is closed at once, right after accept(), and
+  /// counted in ServerStats::connections_refused_per_address. 0 disables the cap. The default
+  /// lets one host (a NAT gateway, a load generator) hold up to 256 of the default 10,000
+  /// slots (2.5 %), so filling the server takes at least 40 addresses (as nginx's limit_conn).
+  std::size_t max_per_address = 256;
+  /// A connection with no traffic for this long is closed; zero disables. Any traffic restarts
+  /// the clock, so a peer trickling a byte at a time is never idle (max_per_address bounds
+  /// how many slots one such peer can hold).
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(5);
   std::size_t high_water = 1u << 20;       ///< stop reading above this many queued bytes
   std::size_t low_water = 256u << 10;      ///< resume at or below this many
   std::size_t max_output_queue = 8u << 20; ///< a send past this aborts the connection
   std::size_t max_input = (1u << 20) + 64; ///< unconsumed input kept per connection
-  std::size_t read_size = 64u << 10;       ///< bytes asked of each read
+  std::size_t read_size = 64u << 10;       ///< bytes asked of each read (0: invalid_argument)
   /// On shutdown: how long connections get to flush what is queued before they are cut.
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(5);
   /// After our FIN: how long to read and discard the peer's last bytes before closing (closing
@@ -62,6 +84,10 @@ struct ServerOptions {
   std::chrono::milliseconds linger_timeout = std::chrono::seconds(2);
   int backlog = 4096;    ///< connections the kernel queues per listener before accept()
   bool no_delay = true;  ///< TCP_NODELAY on accepted connections (request/response latency)
+  /// UDP replies to source ports below this are refused (inetd's rule against echo loops
+  /// between well-known services); 0 turns it off. Replies to the server's own addresses, port
+  /// 0, broadcast and multicast are always refused.
+  std::uint16_t udp_min_reply_port = 0;
 };
 
 /// Counters summed over all loops (relaxed reads: a consistent snapshot is not promised).
@@ -75,6 +101,9 @@ struct ServerStats {
   std::uint64_t datagrams_dropped = 0;     ///< UDP replies dropped (socket buffer full)
   std::uint64_t accept_pauses = 0;  ///< times accepting paused on EMFILE/ENFILE or the limit
   std::uint64_t connections_cut = 0;  ///< reset at the drain deadline with their work unfinished
+  /// Closed right after accept(): their address already held max_per_address connections.
+  std::uint64_t connections_refused_per_address = 0;
+  std::uint64_t datagrams_refused = 0;  ///< UDP replies refused: to ourselves, port 0, broadcast, multicast
 };
 
 /// The multi-core runtime (see the file comment). Thread-safety: create(), start(), wait(),
@@ -99,18 +128,22 @@ class Server {
   std::optional<Endpoint> udp_endpoint() const { return udp_endpoint_; }
   /// How many loops (and threads) the server runs. Thread-safe.
   unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
-  /// Loop `i` (0 <= i < threads()), e.g. to post() work to it.
+  /// Loop `i`, e.g. to post() work to it. Precondition, checked in every build: i < threads();
+  /// a call out of range prints the misuse on stderr and aborts (it never throws).
   EventLoop& loop(unsigned i);
 
-  /// Starts one thread per loop.
+  /// Starts one thread per loop. Once per server: a second start(), or start() after run(),
+  /// fails with std::errc::operation_not_permitted and changes nothing.
   Result<void> start();
   /// Graceful stop: stop accepting and receiving, flush queued output within drain_timeout,
   /// close; the loops then end. Idempotent. Thread-safe (also from a handler).
   void shutdown();
-  /// Waits for every loop to end; returns the first loop error, if any.
+  /// Waits for every loop to end; returns the first loop error, if any. Called from a loop's
+  /// own thread (a handler) it fails with std::errc::resource_deadlock_would_occur instead.
   Result<void> wait();
-  /// start(), then wait for SIGINT or SIGTERM (blocked in this thread and the loops'), then
-  /// shutdown() and wait(). For a main() that is just a server.
+  /// start(), then wait for SIGINT, SIGTERM or SIGHUP (a closed terminal; blocked in this
+  /// thread and the loops'), then shutdown() and wait(). For a main() that is just a server.
+  /// Fails with std::errc::operation_not_permitted if the server was already started.
   Result<void> run();
 
   /// Thread-safe.
@@ -129,6 +162,7 @@ class Server {
   std::vector<UnixListener> unix_listeners_;  // shared by the loops; own their socket files
   std::optional<Endpoint> udp_endpoint_;
   std::atomic<bool> shutdown_requested_{false};
+  std::atomic<bool> started_{false};
   std::atomic<unsigned> running_{0};
 };
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <thread>
 #include <mutex>
 #include <string>
@@ -206,6 +207,41 @@ TEST(MessageServices, ChatRelaysWholeMessages) {
   EXPECT_TRUE(test::reads_to_eof(b));
   server->shutdown();
   ASSERT_TRUE(server->wait());
+}
+
+}  // namespace
+}  // namespace wire
+
+namespace wire {
+namespace {
+
+// Issue 10 item 5 in message form: with line framing, what is left at the FIN is the last
+// line, answered like the others (`printf 'abc\nno newline' | nc -N` got only "ABC").
+TEST(MessageServices, LastLineWithoutDelimiterIsAMessageAtEndOfInput) {
+  const Codec codec = Codec::lines();
+  ServerOptions o;
+  o.tcp = Endpoint::loopback(Family::v4, 0);
+  o.threads = 2;
+  auto server = test::start_server(
+      o, framed(*services::message_service("shout", codec), {.codec = codec, .on_frame_error = {}}));
+  ASSERT_TRUE(server);
+  for (const char* piece : {"no newline", "abc\nno newline"}) {
+    TcpStream c = test::connect_to(*server->tcp_endpoint());
+    ASSERT_TRUE(c.send_all(piece));
+    ASSERT_TRUE(c.shutdown_write());
+    std::string expected = piece;
+    for (char& ch : expected) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    expected += '\n';  // the reply is a framed line
+    EXPECT_EQ(test::read_n(c, expected.size()), expected);
+    EXPECT_TRUE(test::reads_to_eof(c));
+  }
+  // In pieces: the unfinished line is kept across reads.
+  TcpStream c = test::connect_to(*server->tcp_endpoint());
+  ASSERT_TRUE(c.set_no_delay(true));
+  for (const char* piece : {"one\ntw", "o thr", "ee"}) ASSERT_TRUE(c.send_all(piece));
+  ASSERT_TRUE(c.shutdown_write());
+  EXPECT_EQ(test::read_n(c, 14), "ONE\nTWO THREE\n");
+  EXPECT_TRUE(test::reads_to_eof(c));
 }
 
 }  // namespace

@@ -12,8 +12,9 @@ namespace {
 TEST(Load, ConcurrentConnectionsEachEchoed) {
   const std::size_t n = soak() ? 10'000 : 1'000;
   ASSERT_GE(raise_fd_limit(2 * n + 1000), n + 100) << "descriptor limit too low";
-  // The child inherits the raised limit; its connection cap is set above n.
-  auto echo = serve("echo", {"--max-connections", std::to_string(n + 100)});
+  // The child inherits the raised limit; its connection cap is set above n, and the per-address
+  // cap is off (every client here comes from 127.0.0.1).
+  auto echo = serve("echo", {"--max-connections", std::to_string(n + 100), "--max-per-address", "0"});
   ASSERT_TRUE(echo.tcp);
   Baseline before(echo.process.pid());
   ASSERT_TRUE(echo_roundtrip(*echo.tcp));

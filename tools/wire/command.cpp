@@ -2,20 +2,106 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <charconv>
 #include <cerrno>
-#include <cstdio>
+#include <cmath>
+#include <cstring>
 #include <fmt/core.h>
 
 namespace wire::cli {
+namespace {
+
+std::atomic<std::uint64_t> dropped_lines{0};
+
+// One write(2) per line when it fits, so lines from several threads do not interleave.
+bool write_stderr(std::string_view text) noexcept {
+  while (!text.empty()) {
+    ssize_t n = ::write(STDERR_FILENO, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+std::optional<double> parse_number(const std::string& text) {
+  double value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+void log_line(std::string_view line) noexcept {
+  char small[512];
+  bool ok;
+  if (line.size() < sizeof small) {
+    std::memcpy(small, line.data(), line.size());
+    small[line.size()] = '\n';
+    ok = write_stderr({small, line.size() + 1});
+  } else {
+    ok = write_stderr(line) && write_stderr("\n");
+  }
+  if (!ok) note_dropped_log_line();
+}
+
+void note_dropped_log_line() noexcept { dropped_lines.fetch_add(1, std::memory_order_relaxed); }
+
+std::uint64_t dropped_log_lines() noexcept { return dropped_lines.load(std::memory_order_relaxed); }
 
 int report(std::string_view what, std::error_code ec) {
-  fmt::print(stderr, "wire: {}: {}\n", what, ec.message());
+  log("wire: {}: {}", what, ec.message());
   return exit_failure;
 }
 
 int report(std::string_view message, int code) {
-  fmt::print(stderr, "wire: {}\n", message);
+  log("wire: {}", message);
   return code;
+}
+
+CLI::Validator number_in(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        auto v = parse_number(text);
+        if (v && *v >= lo && *v <= hi) return {};
+        return fmt::format("must be a number from {} to {}, not '{}'", lo, hi, text);
+      },
+      fmt::format("NUMBER in [{} - {}]", lo, hi));
+}
+
+CLI::Validator whole_in(std::uint64_t lo, std::uint64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        std::uint64_t v = 0;
+        const char* end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (ec == std::errc{} && ptr == end && !text.empty() && v >= lo && v <= hi) return {};
+        return fmt::format("must be a whole number from {} to {}, not '{}'", lo, hi, text);
+      },
+      fmt::format("UINT in [{} - {}]", lo, hi));
+}
+
+CLI::Validator seconds_flag(double max) {
+  return CLI::Validator(
+      [max](std::string& text) -> std::string {
+        auto v = parse_number(text);
+        if (v && *v >= 0 && *v <= max) return {};
+        return fmt::format("must be seconds from 0 to {}, not '{}'", max, text);
+      },
+      fmt::format("SECONDS in [0 - {}]", max));
+}
+
+CLI::Validator millis_flag(double max) {
+  return CLI::Validator(
+      [max](std::string& text) -> std::string {
+        auto v = parse_number(text);
+        if (v && *v >= 0 && *v <= max) return {};
+        return fmt::format("must be milliseconds from 0 to {}, not '{}'", max, text);
+      },
+      fmt::format("MS in [0 - {}]", max));
 }
 
 std::optional<std::vector<Endpoint>> resolve_or_report(const std::string& text) {
@@ -85,7 +171,9 @@ std::string sent_line(const Endpoint& self, std::span<const std::byte> data,
 }
 
 std::chrono::milliseconds seconds(double s) {
-  return std::chrono::milliseconds(static_cast<long long>(s * 1000.0));
+  if (!(s > 0)) return std::chrono::milliseconds(0);  // NaN too
+  const double ms = std::ceil(std::min(s, max_seconds) * 1000.0);
+  return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
 }
 
 }  // namespace wire::cli

@@ -3,6 +3,9 @@
 // error convention, and the seed's way of printing bytes.
 #include <CLI/CLI.hpp>
 
+#include <fmt/core.h>
+
+#include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
@@ -29,6 +32,24 @@ void add_bench_commands(CLI::App& app, Action& action);
 void add_serve_command(CLI::App& app, Action& action);
 void add_proxy_command(CLI::App& app, Action& action);
 
+/// Writes one diagnostic line (a newline is added) to stderr, best effort: never throws; one
+/// unbuffered write(2) per line (lines from several threads do not interleave); a failed write
+/// (reader gone, /dev/full, stderr closed) is dropped and counted. Safe from any thread.
+void log_line(std::string_view line) noexcept;
+/// Counts a diagnostic line that could not even be formatted.
+void note_dropped_log_line() noexcept;
+/// As log_line(), formatting first; a formatting failure is dropped and counted too.
+template <class... Args>
+void log(fmt::format_string<Args...> format, Args&&... args) noexcept {
+  try {
+    log_line(fmt::format(format, std::forward<Args>(args)...));
+  } catch (...) {
+    note_dropped_log_line();
+  }
+}
+/// Diagnostic lines dropped so far because stderr could not take them.
+std::uint64_t dropped_log_lines() noexcept;
+
 /// Prints "wire: <what>: <error message>" on stderr; returns exit_failure.
 int report(std::string_view what, std::error_code ec);
 /// Prints "wire: <message>" on stderr; returns `code`.
@@ -50,7 +71,28 @@ std::string received_line(const Endpoint& self, std::span<const std::byte> data,
 std::string sent_line(const Endpoint& self, std::span<const std::byte> data,
                       const Endpoint& peer);
 
-/// Seconds given on the command line as a duration.
+/// Seconds given on the command line as a duration: rounded UP to whole milliseconds, so a
+/// positive value never becomes 0 ("no timeout"); clamped to max_seconds. Validate the flag
+/// with seconds_flag() so NaN and out-of-range values never get here.
 std::chrono::milliseconds seconds(double s);
+
+// ---- Flag validators: write once, use on every numeric flag of every subcommand. ----
+// CLI::Range lets NaN through (every comparison with NaN is false) and CLI11 converts "-1"
+// into an unsigned flag by wrapping; these check the text itself: a finite number, in range,
+// whole when the flag is a count. A failure is a usage error (exit 2) that CLI11 prefixes
+// with the flag's name: "--count: must be a whole number from 0 to 4294967295, not '-1'".
+
+/// The longest duration any flag takes: poll(2) counts milliseconds in an int (24.8 days);
+/// 1e6 seconds (11.6 days) leaves room for arithmetic on deadlines.
+inline constexpr double max_seconds = 1e6;
+
+/// A number (decimal or exponent form, never NaN or infinite) from `lo` to `hi`.
+CLI::Validator number_in(double lo, double hi);
+/// A whole number from `lo` to `hi` (for counts, sizes, ports, thread numbers).
+CLI::Validator whole_in(std::uint64_t lo, std::uint64_t hi);
+/// A duration in seconds from 0 to `max` (fractions allowed; sub-millisecond rounds up).
+CLI::Validator seconds_flag(double max = max_seconds);
+/// A duration in milliseconds from 0 to `max` (for flags given in ms).
+CLI::Validator millis_flag(double max = max_seconds * 1000);
 
 }  // namespace wire::cli

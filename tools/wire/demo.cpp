@@ -71,7 +71,7 @@ std::optional<std::string> read_line(FILE* f) {
 void relay_lines(FILE* from, bool seed_stream) {
   while (auto line = read_line(from)) {
     if (line->starts_with("wire: "))
-      std::fputs(line->c_str(), stderr);
+      log_line(std::string_view(*line).substr(0, line->find_last_not_of('\n') + 1));
     else if (seed_stream && !line->starts_with("listening on "))
       std::fputs(line->c_str(), stdout);
   }
@@ -95,7 +95,7 @@ int run_pair(const std::vector<std::string>& server_args,
   if (!server) return report("cannot start server", server.error());
   auto ready = read_line(server->err);
   if (!ready || !ready->starts_with("listening on ")) {
-    if (ready) std::fputs(ready->c_str(), stderr);
+    if (ready) log_line(std::string_view(*ready).substr(0, ready->find_last_not_of('\n') + 1));
     relay_lines(server->err, false);
     finish(*server);
     return report("demo server did not start");

@@ -1,9 +1,5 @@
 #include "framed_relay.hpp"
 
-#include <poll.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <fmt/core.h>
 
 #include "command.hpp"
@@ -11,108 +7,64 @@
 namespace wire::cli {
 namespace {
 
-// Both directions of one framed connection: `incoming` decodes the socket, `lines` cuts stdin.
-class FramedRelay {
- public:
-  FramedRelay(TcpStream& stream, const FramedRelayOptions& o, const FramedRelayHooks& hooks)
-      : stream_(stream), o_(o), hooks_(hooks), incoming_(o.codec),
-        lines_(Codec::lines(o.codec.max_message())) {}
-
-  Result<void> run(bool& input_done);
-  std::uint64_t rejected_size() const noexcept { return rejected_; }
-
- private:
-  Result<void> socket_readable();
-  Result<void> input_readable(bool& input_done);
-  Result<void> send(Message message);
-  Result<void> fail_decoding(const Decoder& decoder, std::error_code ec);
-
-  TcpStream& stream_;
-  const FramedRelayOptions& o_;
-  const FramedRelayHooks& hooks_;
-  Decoder incoming_;
-  Decoder lines_;
-  bool peer_done_ = false;
-  std::uint64_t rejected_ = 0;
-};
-
-Result<void> FramedRelay::run(bool& input_done) {
-  if (o_.input_fd < 0) input_done = true;
-  if (input_done) {
-    if (auto r = stream_.shutdown_write(); !r) return r;
-  }
-  while (!(peer_done_ && (input_done || o_.end_on_peer_close))) {
-    pollfd fds[2] = {{stream_.native_handle(), peer_done_ ? short(0) : short(POLLIN), 0},
-                     {input_done ? -1 : o_.input_fd, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return fail(last_system_error());
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      if (auto r = socket_readable(); !r) return r;
-    }
-    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-      if (auto r = input_readable(input_done); !r) return r;
-    }
-  }
-  return {};
+void append(std::vector<std::byte>& out, std::span<const std::byte> bytes) {
+  out.insert(out.end(), bytes.begin(), bytes.end());
 }
 
-// Receives straight into the decoder's buffer, then writes out every whole message.
-Result<void> FramedRelay::socket_readable() {
-  auto space = incoming_.prepare(o_.buffer_size);
-  auto n = stream_.receive(space.first(o_.buffer_size));
-  if (!n) return fail(n.error());
-  incoming_.commit(*n);
-  for (;;) {
-    auto m = incoming_.next();
-    if (!m) return fail_decoding(incoming_, m.error());
-    if (!*m) break;
-    if (hooks_.on_message) hooks_.on_message(**m);
-    if (auto w = write_all(o_.output_fd, **m); !w) return w;
-    if (auto w = write_all(o_.output_fd, as_bytes("\n")); !w) return w;
-  }
-  if (*n == 0) {
-    peer_done_ = true;
-    if (!incoming_.remainder().empty()) return fail(errc::connection_closed);
-    if (hooks_.on_message) hooks_.on_message({});
-  }
-  return {};
-}
-
-// Reads stdin into the line decoder and sends each whole line as one message; at the end of
-// input a last line without its newline is sent too, then the write side is shut.
-Result<void> FramedRelay::input_readable(bool& input_done) {
-  auto space = lines_.prepare(o_.buffer_size);
-  ssize_t n = ::read(o_.input_fd, space.data(), o_.buffer_size);
-  if (n < 0 && errno == EINTR) return {};
-  if (n < 0) return fail(last_system_error());
-  lines_.commit(static_cast<std::size_t>(n));
-  for (;;) {
-    auto line = lines_.next();
-    if (!line) return fail_decoding(lines_, line.error());
-    if (!*line) break;
-    if (auto r = send(**line); !r) return r;
-  }
-  if (n == 0) {
-    input_done = true;
-    if (!lines_.remainder().empty()) {
-      if (auto r = send(lines_.remainder()); !r) return r;
+// Network -> output: each whole message, however the stream was split, becomes one line.
+Transform decode_messages(Decoder& incoming, const FramedRelayHooks& hooks,
+                          std::uint64_t& rejected) {
+  Transform t;
+  t.feed = [&](std::span<const std::byte> in, std::vector<std::byte>& out) -> Result<void> {
+    incoming.feed(in);
+    for (;;) {
+      auto m = incoming.next();
+      if (!m) {
+        rejected = incoming.rejected_size();
+        return fail(m.error());
+      }
+      if (!*m) return {};
+      if (hooks.on_message) hooks.on_message(**m);
+      append(out, **m);
+      out.push_back(std::byte{'\n'});
     }
-    return stream_.shutdown_write();
-  }
-  return {};
+  };
+  t.finish = [&](std::vector<std::byte>&) -> Result<void> {
+    if (!incoming.remainder().empty()) return fail(errc::connection_closed);
+    if (hooks.on_message) hooks.on_message({});
+    return {};
+  };
+  return t;
 }
 
-Result<void> FramedRelay::send(Message message) {
-  if (auto r = send_message(stream_, o_.codec, message); !r) return r;
-  if (hooks_.on_send) hooks_.on_send(message);
-  return {};
-}
-
-Result<void> FramedRelay::fail_decoding(const Decoder& decoder, std::error_code ec) {
-  rejected_ = decoder.rejected_size();
-  return fail(ec);
+// Input -> network: each stdin line is one framed message; at the end of input a last line
+// without its newline is one too.
+Transform encode_lines(Decoder& lines, const Codec& codec, const FramedRelayHooks& hooks,
+                       std::uint64_t& rejected) {
+  auto encode = [&codec, &hooks](Message line, std::vector<std::byte>& out) -> Result<void> {
+    if (auto r = codec.encode_to(line, out); !r) return r;
+    if (hooks.on_send) hooks.on_send(line);
+    return {};
+  };
+  Transform t;
+  t.feed = [&lines, &rejected, encode](std::span<const std::byte> in,
+                                       std::vector<std::byte>& out) -> Result<void> {
+    lines.feed(in);
+    for (;;) {
+      auto line = lines.next();
+      if (!line) {
+        rejected = lines.rejected_size();
+        return fail(line.error());
+      }
+      if (!*line) return {};
+      if (auto r = encode(**line, out); !r) return r;
+    }
+  };
+  t.finish = [&lines, encode](std::vector<std::byte>& out) -> Result<void> {
+    if (lines.remainder().empty()) return {};
+    return encode(lines.remainder(), out);
+  };
+  return t;
 }
 
 }  // namespace
@@ -122,13 +74,40 @@ Codec frame_codec(std::string_view frame, std::size_t max_message) {
                            : Codec::lines(max_message);
 }
 
-Result<void> framed_relay(TcpStream& stream, const FramedRelayOptions& options,
-                          const FramedRelayHooks& hooks, bool& input_done,
-                          std::uint64_t& rejected_size) {
-  FramedRelay relay(stream, options, hooks);
-  auto result = relay.run(input_done);
-  rejected_size = relay.rejected_size();
-  return result;
+std::expected<void, RelayError> framed_relay(TcpStream& stream, const FramedRelayOptions& o,
+                                             const FramedRelayHooks& hooks, bool& input_done,
+                                             std::uint64_t& rejected_size) {
+  Decoder incoming(o.codec);
+  Decoder lines(Codec::lines(o.codec.max_message()));
+  RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = o.end_on_peer_close,
+                  .from_network = decode_messages(incoming, hooks, rejected_size),
+                  .from_input = {}};
+  TcpByteStream network(stream);
+  FdByteStream output(o.output_fd);
+  if (o.message) {
+    auto encoded = o.codec.encode(as_bytes(*o.message));
+    if (!encoded) {
+      rejected_size = o.message->size();
+      return std::unexpected(RelayError{Side::input, encoded.error()});
+    }
+    if (hooks.on_send) hooks.on_send(as_bytes(*o.message));
+    MemoryByteStream input(std::move(*encoded));
+    return relay(network, &input, output, ro, {}, input_done);
+  }
+  ro.from_input = encode_lines(lines, o.codec, hooks, rejected_size);
+  FdByteStream input(o.input_fd);
+  return relay(network, o.input_fd >= 0 ? &input : nullptr, output, ro, {}, input_done);
+}
+
+std::string describe_framed(const RelayError& e, std::string_view connection,
+                            std::uint64_t rejected_size, std::size_t max_message) {
+  const std::string why = describe_framing_error(e.error, rejected_size, max_message);
+  switch (e.side) {
+    case Side::input: return fmt::format("stdin: {}", why);
+    case Side::output: return fmt::format("write stdout: {}", why);
+    case Side::network: break;
+  }
+  return fmt::format("{}: {}", connection, why);
 }
 
 std::string describe_framing_error(std::error_code ec, std::uint64_t rejected_size,

@@ -1,7 +1,7 @@
 // wire: netcat for UDP and TCP, the seed's demo, and ready services.
 #include <csignal>
 #include <cstdio>
-#include <fmt/core.h>
+#include <exception>
 
 #include "command.hpp"
 
@@ -34,9 +34,15 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // One line on stderr, exit 2, as for any usage error.
-    fmt::print(stderr, "wire: {} (try --help)\n", e.what());
+    wire::cli::log("wire: {} (try --help)", e.what());
     return wire::cli::exit_usage;
   }
   std::fflush(stdout);
-  return action ? action() : wire::cli::exit_usage;
+  if (!action) return wire::cli::exit_usage;
+  // The library never throws; fmt or the standard library might (bad_alloc): one line, exit 1.
+  try {
+    return action();
+  } catch (const std::exception& e) {
+    return wire::cli::report(e.what());
+  }
 }

@@ -1,14 +1,21 @@
 // wire proxy LISTEN TARGET: a TCP (default) or UDP relay that injects faults (see
 // include/wire/proxy.hpp). stderr gets "listening on tcp|udp ADDR" once bound, then the report
 // line (format_report: "proxy: connections=N ... send_errors=N") on SIGUSR1 and once more after
-// SIGINT/SIGTERM and the drain. Exit 0 after a signal, 1 if it cannot listen, 2 on usage errors.
+// SIGINT/SIGTERM and the drain (sessions go on until they end or --drain-timeout passes; the
+// rest are reset). A failed target connect prints "wire: proxy: cannot connect to target ADDR:
+// why",
+// at most one line a second. Exit 0 after a signal, 1 if it cannot listen, 2 on usage errors.
+// Diagnostics are best effort: a stderr that is full or gone never stops the proxy.
 #include <fmt/core.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 
 #include "command.hpp"
 #include "wire/proxy.hpp"
@@ -27,11 +34,47 @@ struct ProxyCommand {
   unsigned threads = 0;
   std::size_t max_connections = ServerOptions{}.max_connections;
   double idle_timeout = 300;
+  double drain_timeout = 5;
 };
 
+// Milliseconds from the command line, a fraction rounding up (0.4 ms is a delay, not none).
 std::chrono::milliseconds millis(double ms) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(ms)));
 }
+
+
+// "wire: proxy: cannot connect to target ADDR: why", at most one a second from all loops; the
+// failures in between are counted in the next line (and in the report's connect_failures).
+class ConnectFailureLog {
+ public:
+  explicit ConnectFailureLog(std::string target) : target_(std::move(target)) {}
+  void failed(std::error_code why) noexcept {
+    const auto now = std::chrono::steady_clock::now();
+    std::uint64_t suppressed = 0;
+    {
+      std::lock_guard lock(mutex_);
+      if (printed_ && now - last_ < std::chrono::seconds(1)) {
+        ++suppressed_;
+        return;
+      }
+      printed_ = true;
+      last_ = now;
+      suppressed = std::exchange(suppressed_, 0);
+    }
+    if (suppressed)
+      log("wire: proxy: cannot connect to target {}: {} ({} more failures not shown)", target_,
+          why.message(), suppressed);
+    else
+      log("wire: proxy: cannot connect to target {}: {}", target_, why.message());
+  }
+
+ private:
+  std::string target_;
+  std::mutex mutex_;
+  bool printed_ = false;
+  std::chrono::steady_clock::time_point last_{};
+  std::uint64_t suppressed_ = 0;
+};
 
 std::optional<ProxyOptions> proxy_options(const ProxyCommand& c) {
   auto listen = resolve_or_report(c.listen);
@@ -47,7 +90,10 @@ std::optional<ProxyOptions> proxy_options(const ProxyCommand& c) {
   o.faults.jitter = millis(c.jitter_ms);
   o.server.threads = c.threads;
   o.server.max_connections = c.max_connections;
-  o.server.idle_timeout = seconds(c.idle_timeout);
+  o.server.idle_timeout = millis(c.idle_timeout * 1000);
+  o.server.drain_timeout = millis(c.drain_timeout * 1000);
+  auto log = std::make_shared<ConnectFailureLog>(c.target);
+  o.on_connect_failure = [log](std::error_code why) { log->failed(why); };
   return o;
 }
 
@@ -57,8 +103,7 @@ void serve_until_stopped(Proxy& proxy, const sigset_t& signals) {
     const int sig = ::sigwaitinfo(&signals, nullptr);
     if (sig < 0 && errno == EINTR) continue;
     if (sig == SIGUSR1) {
-      fmt::print(stderr, "{}\n", format_report(proxy.stats()));
-      std::fflush(stderr);
+      log_line(format_report(proxy.stats()));
       continue;
     }
     return;
@@ -70,35 +115,53 @@ int run_proxy(const ProxyCommand& c) {
   if (!options) return exit_failure;
   const char* kind = c.udp ? "udp" : "tcp";
   auto proxy = Proxy::create(*options);
-  if (!proxy) return report(fmt::format("cannot listen on {} {}", kind, c.listen), proxy.error());
+  if (!proxy) {
+    log("wire: cannot listen on {} {}: {}", kind, c.listen, proxy.error().message());
+    return exit_failure;
+  }
   sigset_t signals;
   sigemptyset(&signals);
   for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, s);
   // Blocked before the loops start, so their threads inherit the mask and only sigwait sees them.
   ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  if (auto r = (*proxy)->start(); !r) return report("proxy", r.error());
-  fmt::print(stderr, "listening on {} {}\n", kind, (*proxy)->endpoint().to_string());
-  std::fflush(stderr);
+  if (auto r = (*proxy)->start(); !r) {
+    log("wire: proxy: {}", r.error().message());
+    return exit_failure;
+  }
+  log("listening on {} {}", kind, (*proxy)->endpoint().to_string());
   serve_until_stopped(**proxy, signals);
   (*proxy)->shutdown();
   auto ran = (*proxy)->wait();
-  fmt::print(stderr, "{}\n", format_report((*proxy)->stats()));
-  if (!ran) return report("proxy", ran.error());
+  log_line(format_report((*proxy)->stats()));
+  if (!ran) {
+    log("wire: proxy: {}", ran.error().message());
+    return exit_failure;
+  }
   return exit_ok;
 }
 
 void add_fault_options(CLI::App* cmd, ProxyCommand& c) {
-  auto probability = CLI::Range(0.0, 1.0);
+  const auto probability = number_in(0, 1);
   cmd->add_option("--delay", c.delay_ms, "Hold each piece of data (TCP) or datagram this many ms")
-      ->check(CLI::NonNegativeNumber);
+      ->check(millis_flag());
   cmd->add_option("--jitter", c.jitter_ms, "Add a random 0..MS to each delay")
-      ->check(CLI::NonNegativeNumber);
+      ->check(millis_flag());
   cmd->add_option("--rate", c.faults.rate,
-                  "TCP: bytes per second in each direction of each connection (0: no limit)");
+                  "TCP: bytes per second in each direction of each connection (0: no limit)")
+      ->check(whole_in(0, std::uint64_t{1} << 40));
   cmd->add_option("--split", c.faults.split,
-                  "TCP: forward in separate sends of at most N bytes (1 included)");
+                  "TCP: forward in separate sends of at most N bytes (1 included)")
+      ->check(whole_in(0, std::uint64_t{1} << 24));
   cmd->add_option("--reset-after", c.faults.reset_after,
-                  "TCP: reset both sides (RST) after N bytes relayed on a connection");
+                  "TCP: reset both sides (RST) after N bytes relayed on a connection")
+      ->check(whole_in(0, std::uint64_t{1} << 62));
+  cmd->add_option("--max-held", c.faults.max_held,
+                  "UDP: datagrams held back by --delay/--jitter at once, whole proxy; more are "
+                  "dropped and counted (held_overflow)")
+      ->check(whole_in(1, std::uint64_t{1} << 24));
+  cmd->add_option("--max-held-bytes", c.faults.max_held_bytes,
+                  "UDP: bytes held back by --delay/--jitter at once, whole proxy (as --max-held)")
+      ->check(whole_in(1, std::uint64_t{1} << 34));
   cmd->add_option("--loss", c.faults.loss, "UDP: drop each datagram with probability P")
       ->check(probability);
   cmd->add_option("--duplicate", c.faults.duplicate,
@@ -107,7 +170,8 @@ void add_fault_options(CLI::App* cmd, ProxyCommand& c) {
   cmd->add_option("--reorder", c.faults.reorder,
                   "UDP: hold a datagram back until after the next one with probability P")
       ->check(probability);
-  cmd->add_option("--seed", c.faults.seed, "Random seed, for repeatable runs (0: random)");
+  cmd->add_option("--seed", c.faults.seed, "Random seed, for repeatable runs (0: random)")
+      ->check(whole_in(0, UINT64_MAX));
 }
 
 }  // namespace
@@ -119,8 +183,9 @@ void add_proxy_command(CLI::App& app, Action& action) {
       "Relay TCP (default) or UDP from LISTEN to TARGET, injecting faults (each off by default). "
       "Prints 'listening on tcp|udp ADDR' on stderr once bound, and the report line 'proxy: "
       "connections=N connect_failures=N resets=N bytes_to_target=N bytes_to_client=N "
-      "datagrams_in=N datagrams_out=N dropped=N duplicated=N reordered=N send_errors=N' on "
-      "SIGUSR1 and on exit (SIGINT/SIGTERM).\n"
+      "datagrams_in=N datagrams_out=N dropped=N duplicated=N reordered=N send_errors=N "
+      "sessions_cut=N bytes_dropped=N held_overflow=N held_at_stop=N refused=N' on SIGUSR1 and on exit (SIGINT/SIGTERM, "
+      "after the drain).\n"
       "Example: wire proxy 127.0.0.1:9000 127.0.0.1:8888 --split 1 --delay 5 --jitter 5\n"
       "Example: wire proxy --udp 127.0.0.1:9000 127.0.0.1:8888 --loss 0.2 --seed 7");
   cmd->add_option("listen", c->listen, "Where clients connect, e.g. 127.0.0.1:9000 (port 0: any)")
@@ -131,13 +196,17 @@ void add_proxy_command(CLI::App& app, Action& action) {
   cmd->add_flag("--tcp", c->tcp, "Relay TCP connections (the default)")->excludes(udp);
   add_fault_options(cmd, *c);
   cmd->add_option("--threads,-t", c->threads, "Event loops, one per thread (0: one per core)")
-      ->check(CLI::Range(0u, 1024u));
+      ->check(whole_in(0, 1024));
   cmd->add_option("--max-connections", c->max_connections,
                   "Open TCP connections (both sides count) or UDP flows at most")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+      ->check(whole_in(1, std::uint64_t{1} << 24));
   cmd->add_option("--idle-timeout", c->idle_timeout,
                   "Close a connection or forget a UDP flow idle this many seconds (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seconds_flag());
+  cmd->add_option("--drain-timeout", c->drain_timeout,
+                  "On SIGINT/SIGTERM, keep relaying open sessions this many seconds; those still "
+                  "open then are reset (RST) on both sides and counted (sessions_cut)")
+      ->check(seconds_flag());
   cmd->callback([&action, c] { action = [c] { return run_proxy(*c); }; });
 }
 

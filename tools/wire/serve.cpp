@@ -1,7 +1,7 @@
 // wire serve SERVICE: runs a library service (echo, shout, chat, discard, sockperf) on the
 // multi-core runtime. stderr gets "listening on tcp|unix|udp ADDR" once bound (the real port when given 0),
 // then "open tcp PEER" and "close tcp PEER (in N bytes, out M bytes)[: why]" per connection
-// unless --quiet, and a "stopped: ..." summary after SIGINT/SIGTERM and the drain.
+// unless --quiet, and a "stopped: ..." summary after SIGINT/SIGTERM/SIGHUP and the drain.
 #include <fmt/core.h>
 #include <fmt/format.h>
 
@@ -27,12 +27,14 @@ struct ServeOptions {
   std::string mode;               ///< --mode: octal permissions of the socket files
   unsigned threads = 0;
   std::size_t max_connections = ServerOptions{}.max_connections;
+  std::size_t max_per_address = ServerOptions{}.max_per_address;
   double idle_timeout = 300;
   std::size_t max_queue = ServerOptions{}.max_output_queue;
   double drain_timeout = 5;
   bool quiet = false;
   std::string frame;  ///< --frame: "", "line" or "length"
   std::size_t max_message = default_max_message;
+  unsigned udp_min_reply_port = 1024;  ///< inetd's rule: no UDP replies to privileged ports
 };
 
 // Wraps a service to print one line per connection opened and closed.
@@ -41,17 +43,19 @@ class Logged final : public Handler {
   explicit Logged(std::unique_ptr<Handler> inner) : inner_(std::move(inner)) {}
   void on_connect(Connection& c) override {
     if (c.peer().family() != Family::local) {
-      fmt::print(stderr, "open tcp {}\n", c.peer().to_string());
+      log("open tcp {}", c.peer().to_string());
     } else {
       // A Unix client is nearly always unnamed: name it by its process (SO_PEERCRED).
       auto who = c.peer_credentials().value_or(PeerCredentials{});
       unix_peers_[c.id()] = fmt::format("pid {}", who.pid);
-      fmt::print(stderr, "open unix pid {} (uid {}, gid {})\n", who.pid, who.uid, who.gid);
+      log("open unix pid {} (uid {}, gid {})", who.pid, who.uid, who.gid);
     }
     inner_->on_connect(c);
   }
   void on_data(Connection& c, Input& in) override { inner_->on_data(c, in); }
   void on_drain(Connection& c) override { inner_->on_drain(c); }
+  void on_peer_shutdown(Connection& c) override { inner_->on_peer_shutdown(c); }
+  void on_shutdown(Connection& c) override { inner_->on_shutdown(c); }
   void on_close(Connection& c, std::error_code why) override {
     inner_->on_close(c, why);
     std::string peer = "tcp " + c.peer().to_string();
@@ -59,8 +63,8 @@ class Logged final : public Handler {
       peer = "unix " + it->second;
       unix_peers_.erase(it);
     }
-    fmt::print(stderr, "close {} (in {} bytes, out {} bytes){}{}\n", peer,
-               c.bytes_received(), c.bytes_sent(), why ? ": " : "", why ? why.message() : "");
+    log("close {} (in {} bytes, out {} bytes){}{}", peer, c.bytes_received(), c.bytes_sent(),
+        why ? ": " : "", why ? why.message() : "");
   }
   void on_datagram(DatagramSender& out, std::span<const std::byte> data,
                    const Endpoint& from) override {
@@ -108,9 +112,11 @@ std::optional<ServerOptions> server_options(const ServeOptions& o) {
   if (!o.udp.empty() && !(s.udp = first_address(o.udp))) return std::nullopt;
   s.threads = o.threads;
   s.max_connections = o.max_connections;
+  s.max_per_address = o.max_per_address;
   s.idle_timeout = seconds(o.idle_timeout);
   s.drain_timeout = seconds(o.drain_timeout);
   s.max_output_queue = o.max_queue;
+  s.udp_min_reply_port = static_cast<std::uint16_t>(o.udp_min_reply_port);
   // Backpressure must start well before the hard limit, or echo would hit the limit first.
   s.high_water = std::min(s.high_water, o.max_queue / 2);
   s.low_water = std::min(s.low_water, s.high_water / 4);
@@ -128,8 +134,7 @@ HandlerFactory framed_service(const ServeOptions& o, ServerOptions& options) {
   if (!o.quiet) {
     mo.on_frame_error = [max = o.max_message](Connection& c, std::error_code ec,
                                               std::uint64_t size) {
-      fmt::print(stderr, "frame error from {}: {}\n", c.peer().to_string(),
-                 describe_framing_error(ec, size, max));
+      log("frame error from {}: {}", c.peer().to_string(), describe_framing_error(ec, size, max));
     };
   }
   return framed(std::move(*service), std::move(mo));
@@ -161,19 +166,22 @@ int serve(const ServeOptions& o) {
   }
   for (const Endpoint& at : (*server)->stream_endpoints()) {
     if (at.family() == Family::local)
-      fmt::print(stderr, "listening on unix {}\n", at.host());
+      log("listening on unix {}", at.host());
     else
-      fmt::print(stderr, "listening on tcp {}\n", at.to_string());
+      log("listening on tcp {}", at.to_string());
   }
-  if (auto at = (*server)->udp_endpoint()) fmt::print(stderr, "listening on udp {}\n", at->to_string());
-  std::fflush(stderr);
+  if (auto at = (*server)->udp_endpoint()) log("listening on udp {}", at->to_string());
   auto ran = (*server)->run();
   if (!ran) return report("serve", ran.error());
   if (!o.quiet) {
     const auto s = (*server)->stats();
-    fmt::print(stderr, "stopped: {} connections, {} bytes in, {} bytes out, {} datagrams in, {} out\n",
-               s.connections_accepted, s.bytes_received, s.bytes_sent, s.datagrams_received,
-               s.datagrams_sent);
+    log("stopped: {} connections, {} bytes in, {} bytes out, {} datagrams in, {} out, "
+        "{} cut at the drain deadline, {} refused over --max-per-address",
+        s.connections_accepted, s.bytes_received, s.bytes_sent, s.datagrams_received,
+        s.datagrams_sent, s.connections_cut, s.connections_refused_per_address);
+    if (s.datagrams_refused)
+      log("refused {} UDP replies (to this server, port 0, broadcast, multicast or a port below "
+          "--udp-min-reply-port)", s.datagrams_refused);
   }
   return exit_ok;
 }
@@ -185,7 +193,7 @@ void add_serve_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
       "serve",
       "Run a service on every core: echo, shout, chat, discard or sockperf. Prints "
-      "'listening on tcp|udp ADDR' on stderr once bound; SIGINT/SIGTERM drain queued output and exit 0.\n"
+      "'listening on tcp|udp ADDR' on stderr once bound; SIGINT/SIGTERM/SIGHUP drain queued output and exit 0.\n"
       "Example: wire serve shout --udp 127.0.0.1:8888   (then: nc -u 127.0.0.1 8888)\n"
       "Example: wire serve chat --tcp 127.0.0.1:8888    (then: nc 127.0.0.1 8888, twice)");
   std::vector<std::string> names;
@@ -207,20 +215,29 @@ void add_serve_command(CLI::App& app, Action& action) {
       });
   cmd->add_option("--udp", o->udp, "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat)");
   cmd->add_option("--threads,-t", o->threads, "Event loops, one per thread (0: one per core)")
-      ->check(CLI::Range(0u, 1024u));
+      ->check(whole_in(0, 1024));
   cmd->add_option("--max-connections", o->max_connections,
                   "Open TCP connections at most; more wait in the backlog")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+      ->check(whole_in(1, std::uint64_t{1} << 24));
+  cmd->add_option("--max-per-address", o->max_per_address,
+                  "Open TCP connections from one client address (IPv6: one /64) at most; more "
+                  "are reset at once (0: no cap)")
+      ->check(whole_in(0, std::uint64_t{1} << 24));
   cmd->add_option("--idle-timeout", o->idle_timeout,
                   "Close a connection idle this many seconds (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seconds_flag());
   cmd->add_option("--max-queue", o->max_queue,
                   "Bytes queued for one client before it is cut off (reading from it pauses "
                   "at half of this)")
-      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 30));
+      ->check(whole_in(4096, std::uint64_t{1} << 30));
   cmd->add_option("--drain-timeout", o->drain_timeout,
                   "On SIGINT/SIGTERM, seconds to flush queued output before closing")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seconds_flag());
+  cmd->add_option("--udp-min-reply-port", o->udp_min_reply_port,
+                  "No UDP reply to a source port below this (inetd's rule against loops "
+                  "between services such as echo and chargen; 0: off). Replies to the server "
+                  "itself, port 0, broadcast and multicast are always refused")
+      ->check(whole_in(0, 65535));
   cmd->add_flag("--quiet,-q", o->quiet, "No per-connection lines or summary");
   cmd->add_option("--frame", o->frame,
                   "TCP in whole messages: 'line' or 'length' (4-byte big-endian length first); "
@@ -229,7 +246,7 @@ void add_serve_command(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"line", "length"}));
   cmd->add_option("--max-message", o->max_message,
                   "With --frame: the largest message; a bigger one closes its connection")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{0xffffffff}));
+      ->check(whole_in(1, 0xffffffff));
   cmd->callback([&action, o] { action = [o] { return serve(*o); }; });
 }
 

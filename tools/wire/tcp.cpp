@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <fmt/core.h>
 #include <memory>
 
@@ -34,10 +33,17 @@ struct ConnectOptions {
   std::size_t max_message = default_max_message;
 };
 
-void print_err(const std::string& line) {
-  std::fputs(line.c_str(), stderr);
-  std::fflush(stderr);
+// The seed's lines end in a newline; log_line adds its own.
+void log_seed_line(std::string_view line) {
+  if (line.ends_with('\n')) line.remove_suffix(1);
+  log_line(line);
 }
+
+const char* family_name(Family f) { return f == Family::v6 ? "IPv6" : "IPv4"; }
+
+// An error cut the stream short: close with RST, so the peer cannot mistake what it got for
+// the whole stream (a FIN would say it was).
+void reset(TcpStream& stream) { (void)stream.set_linger(std::chrono::seconds(0)); }
 
 // One accepted connection with --frame: the seed's line per whole message on --verbose.
 int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& self,
@@ -45,7 +51,7 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
   FramedRelayHooks hooks;
   if (o.verbose) {
     hooks.on_message = [&](std::span<const std::byte> message) {
-      print_err(received_line(self, message, accepted.peer));
+      log_seed_line(received_line(self, message, accepted.peer));
     };
   }
   FramedRelayOptions fo{.codec = frame_codec(o.frame, o.max_message), .input_fd = STDIN_FILENO,
@@ -53,9 +59,10 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
                         .end_on_peer_close = o.keep_open};
   std::uint64_t rejected = 0;
   if (auto r = framed_relay(accepted.stream, fo, hooks, input_done, rejected); !r) {
-    report(fmt::format("connection from {}: {}", accepted.peer.to_string(),
-                       describe_framing_error(r.error(), rejected, o.max_message)));
-    return o.keep_open ? exit_ok : exit_failure;
+    reset(accepted.stream);
+    report(describe_framed(r.error(), fmt::format("connection from {}", accepted.peer.to_string()),
+                           rejected, o.max_message));
+    return o.keep_open && r.error().side == Side::network ? exit_ok : exit_failure;
   }
   return exit_ok;
 }
@@ -68,7 +75,7 @@ int tcp_listen(const ListenOptions& o) {
     return report(fmt::format("cannot listen on {}", found->front().to_string()), listener.error());
   auto self = listener->local_endpoint();
   if (!self) return report("local address", self.error());
-  if (o.verbose) print_err(fmt::format("listening on {}\n", self->to_string()));
+  if (o.verbose) log("listening on {}", self->to_string());
 
   bool input_done = false;
   do {
@@ -82,17 +89,59 @@ int tcp_listen(const ListenOptions& o) {
     RelayHooks hooks;
     if (o.verbose) {
       hooks.on_receive = [&](std::span<const std::byte> data) {
-        print_err(received_line(*self, data, accepted->peer));
+        log_seed_line(received_line(*self, data, accepted->peer));
       };
     }
-    RelayOptions ro{.input_fd = STDIN_FILENO, .output_fd = STDOUT_FILENO,
-                    .buffer_size = o.buffer_size, .end_on_peer_close = o.keep_open};
-    if (auto r = relay(accepted->stream, ro, hooks, input_done); !r) {
-      report(fmt::format("connection from {}", accepted->peer.to_string()), r.error());
-      if (!o.keep_open) return exit_failure;
+    RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = o.keep_open,
+                    .from_network = {}, .from_input = {}};
+    if (auto r = relay(accepted->stream, STDIN_FILENO, STDOUT_FILENO, ro, hooks, input_done);
+        !r) {
+      reset(accepted->stream);
+      report(describe(r.error(), fmt::format("connection from {}", accepted->peer.to_string())));
+      // With --keep-open one client's failure ends only its connection; stdin or stdout failing
+      // ends them all.
+      if (!o.keep_open || r.error().side != Side::network) return exit_failure;
     }
   } while (o.keep_open);
   return exit_ok;
+}
+
+// Connects as --from and --timeout say; the error line names the step that failed.
+std::optional<TcpStream> connect_or_report(const ConnectOptions& o) {
+  auto peers = resolve_or_report(o.address);
+  if (!peers) return std::nullopt;
+  const auto timeout = seconds(o.timeout);
+  if (o.from.empty()) {
+    auto stream = TcpStream::connect(std::span<const Endpoint>(*peers), {.local = {}, .timeout = timeout});
+    if (!stream) {
+      report(fmt::format("cannot connect to {}", o.address), stream.error());
+      return std::nullopt;
+    }
+    return std::move(*stream);
+  }
+  auto locals = resolve_or_report(o.from);
+  if (!locals) return std::nullopt;
+  const Endpoint& local = locals->front();
+  std::error_code last;
+  for (const Endpoint& peer : *peers) {
+    if (peer.family() != local.family()) continue;
+    auto bound = TcpStream::bind_local(local);
+    if (!bound) {
+      report(fmt::format("cannot bind {}", local.to_string()), bound.error());
+      return std::nullopt;
+    }
+    auto stream = TcpStream::connect(std::move(*bound), peer, timeout);
+    if (stream) return std::move(*stream);
+    last = stream.error();
+  }
+  if (!last) {
+    report(fmt::format("cannot connect to {} from {}: the addresses are of different families "
+                       "({} and {})", o.address, o.from, family_name(peers->front().family()),
+                       family_name(local.family())));
+    return std::nullopt;
+  }
+  report(fmt::format("cannot connect to {}", o.address), last);
+  return std::nullopt;
 }
 
 // The connected stream with --frame: MESSAGE or each stdin line is one framed message.
@@ -101,39 +150,25 @@ int connect_framed(const ConnectOptions& o, TcpStream& stream, const Endpoint& s
   FramedRelayHooks hooks;
   if (o.verbose) {
     hooks.on_send = [&](std::span<const std::byte> data) {
-      print_err(sent_line(self, data, peer));
+      log_seed_line(sent_line(self, data, peer));
     };
   }
   FramedRelayOptions fo{.codec = frame_codec(o.frame, o.max_message), .input_fd = STDIN_FILENO,
-                        .output_fd = STDOUT_FILENO, .buffer_size = o.buffer_size};
+                        .output_fd = STDOUT_FILENO, .buffer_size = o.buffer_size,
+                        .message = o.message ? &*o.message : nullptr};
   std::uint64_t rejected = 0;
-  if (o.message) {
-    if (auto r = send_message(stream, fo.codec, *o.message); !r)
-      return report(fmt::format("cannot send to {}: {}", o.address,
-                                describe_framing_error(r.error(), o.message->size(),
-                                                       o.max_message)));
-    if (hooks.on_send) hooks.on_send(as_bytes(*o.message));
-    fo.input_fd = -1;
-  }
   bool input_done = false;
-  if (auto r = framed_relay(stream, fo, hooks, input_done, rejected); !r)
-    return report(fmt::format("connection to {}: {}", o.address,
-                              describe_framing_error(r.error(), rejected, o.max_message)));
+  if (auto r = framed_relay(stream, fo, hooks, input_done, rejected); !r) {
+    reset(stream);
+    return report(describe_framed(r.error(), fmt::format("connection to {}", o.address), rejected,
+                                  o.max_message));
+  }
   return exit_ok;
 }
 
 int tcp_connect(const ConnectOptions& o) {
-  auto peers = resolve_or_report(o.address);
-  if (!peers) return exit_failure;
-  wire::ConnectOptions co;
-  co.timeout = seconds(o.timeout);
-  if (!o.from.empty()) {
-    auto local = resolve_or_report(o.from);
-    if (!local) return exit_failure;
-    co.local = local->front();
-  }
-  auto stream = TcpStream::connect(std::span<const Endpoint>(*peers), co);
-  if (!stream) return report(fmt::format("cannot connect to {}", o.address), stream.error());
+  auto stream = connect_or_report(o);
+  if (!stream) return exit_failure;
   auto self = stream->local_endpoint();
   auto peer = stream->peer_endpoint();
   if (!self || !peer) return report("connection", (self ? peer.error() : self.error()));
@@ -142,21 +177,25 @@ int tcp_connect(const ConnectOptions& o) {
   RelayHooks hooks;
   if (o.verbose) {
     hooks.on_send = [&](std::span<const std::byte> data) {
-      print_err(sent_line(*self, data, *peer));
+      log_seed_line(sent_line(*self, data, *peer));
     };
   }
   bool input_done = false;
-  RelayOptions ro{.input_fd = STDIN_FILENO, .output_fd = STDOUT_FILENO,
-                  .buffer_size = o.buffer_size};
+  RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = false, .from_network = {},
+                  .from_input = {}};
+  TcpByteStream network(*stream);
+  FdByteStream output(STDOUT_FILENO);
+  FdByteStream stdin_stream(STDIN_FILENO);
+  std::optional<MemoryByteStream> message;
+  ByteStream* input = &stdin_stream;
   if (o.message) {
-    auto data = as_bytes(*o.message);
-    if (auto r = stream->send_all(data); !r)
-      return report(fmt::format("cannot send to {}", o.address), r.error());
-    if (hooks.on_send) hooks.on_send(data);
-    ro.input_fd = -1;
+    auto bytes = as_bytes(*o.message);
+    input = &message.emplace(std::vector<std::byte>(bytes.begin(), bytes.end()));
   }
-  if (auto r = relay(*stream, ro, hooks, input_done); !r)
-    return report(fmt::format("connection to {}", o.address), r.error());
+  if (auto r = relay(network, input, output, ro, hooks, input_done); !r) {
+    reset(*stream);
+    return report(describe(r.error(), fmt::format("connection to {}", o.address)));
+  }
   return exit_ok;
 }
 
@@ -168,7 +207,7 @@ void add_frame_options(CLI::App& command, std::string& frame, std::size_t& max_m
       ->check(CLI::IsMember({"line", "length"}));
   command.add_option("--max-message", max_message,
                      "With --frame: the largest message accepted (default 1 MiB)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{0xffffffff}));
+      ->check(whole_in(1, 0xffffffff));
 }
 
 }  // namespace
@@ -190,9 +229,9 @@ void add_tcp_commands(CLI::App& app, Action& action) {
   listen->add_flag("--verbose,-v", lo->verbose,
                    "On stderr: the bound address, then the seed's line for each receive");
   listen->add_option("--backlog", lo->backlog, "Connections queued before accept")
-      ->check(CLI::Range(1, 65535));
+      ->check(whole_in(1, 65535));
   listen->add_option("--buffer-size", lo->buffer_size, "Bytes read per receive")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+      ->check(whole_in(1, std::uint64_t{1} << 24));
   add_frame_options(*listen, lo->frame, lo->max_message);
   listen->callback([&action, lo] { action = [lo] { return tcp_listen(*lo); }; });
 
@@ -204,11 +243,12 @@ void add_tcp_commands(CLI::App& app, Action& action) {
   connect->add_option("address", co->address, "Peer, e.g. 127.0.0.1:8888, [::1]:8888")->required();
   connect->add_option("message", co->message, "Payload; without it, stdin is sent");
   connect->add_option("--from", co->from, "Bind to this local address first");
-  connect->add_option("--timeout,-w", co->timeout, "Give up connecting after this many seconds")
-      ->check(CLI::NonNegativeNumber);
+  connect->add_option("--timeout,-w", co->timeout,
+                      "Give up connecting after this many seconds (0: as long as the kernel waits)")
+      ->check(seconds_flag());
   connect->add_flag("--verbose,-v", co->verbose, "Print the seed's client line on stderr");
   connect->add_option("--buffer-size", co->buffer_size, "Bytes read per receive")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+      ->check(whole_in(1, std::uint64_t{1} << 24));
   add_frame_options(*connect, co->frame, co->max_message);
   connect->callback([&action, co] { action = [co] { return tcp_connect(*co); }; });
 }

@@ -37,8 +37,7 @@ int print_reply(UdpSocket& socket, const Endpoint& self, std::chrono::millisecon
     return report(fmt::format("no reply within {} ms", wait.count()));
   if (!d) return report("receive reply", d.error());
   auto line = received_line(self, std::span(buffer).first(d->size), d->from);
-  std::fputs(line.c_str(), stdout);
-  std::fflush(stdout);
+  if (auto w = write_all(STDOUT_FILENO, as_bytes(line)); !w) return report("write stdout", w.error());
   return exit_ok;
 }
 
@@ -48,8 +47,8 @@ int send_one(UdpSocket& socket, std::span<const std::byte> message, const Endpoi
     return report(fmt::format("cannot send to {}", peer.to_string()), n.error());
   auto self = socket.local_endpoint();
   if (!self) return report("local address", self.error());
-  std::fputs(sent_line(*self, message, peer).c_str(), stdout);
-  std::fflush(stdout);
+  if (auto w = write_all(STDOUT_FILENO, as_bytes(sent_line(*self, message, peer))); !w)
+    return report("write stdout", w.error());
   if (o.wait_reply > 0) return print_reply(socket, *self, seconds(o.wait_reply));
   return exit_ok;
 }
@@ -97,8 +96,7 @@ int udp_recv(const RecvOptions& o) {
   if (!socket) return report(fmt::format("cannot bind {}", found->front().to_string()), socket.error());
   auto self = socket->local_endpoint();
   if (!self) return report("local address", self.error());
-  if (o.verbose) fmt::print(stderr, "listening on {}\n", self->to_string());
-  std::fflush(stderr);
+  if (o.verbose) log("listening on {}", self->to_string());
 
   std::vector<std::byte> buffer(o.buffer_size);
   for (std::size_t seen = 0; o.count == 0 || seen < o.count; ++seen) {
@@ -106,8 +104,8 @@ int udp_recv(const RecvOptions& o) {
     if (!d) return report("receive", d.error());
     auto data = std::span(buffer).first(d->size);
     if (d->truncated())
-      fmt::print(stderr, "wire: datagram from {} truncated: {} bytes, buffer holds {}\n",
-                 d->from.to_string(), d->full_size, o.buffer_size);
+      log("wire: datagram from {} truncated: {} bytes, buffer holds {}", d->from.to_string(),
+          d->full_size, o.buffer_size);
     if (o.raw) {
       if (auto r = write_all(STDOUT_FILENO, data); !r) return report("write stdout", r.error());
     } else {
@@ -138,7 +136,7 @@ void add_udp_commands(CLI::App& app, Action& action) {
   send->add_option("--from", send_opts->from, "Bind to this local address first");
   send->add_option("--wait-reply", send_opts->wait_reply,
                    "Wait this many seconds for a reply to each datagram and print it")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seconds_flag());
   send->callback([&action, send_opts] { action = [send_opts] { return udp_send(*send_opts); }; });
 
   auto recv_opts = std::make_shared<RecvOptions>();
@@ -148,10 +146,11 @@ void add_udp_commands(CLI::App& app, Action& action) {
       "Example: wire udp recv 127.0.0.1:8888 --count 1");
   recv->add_option("address", recv_opts->address, "Local address to bind, e.g. 127.0.0.1:8888")
       ->required();
-  recv->add_option("--count,-c", recv_opts->count, "Stop after this many datagrams (0: never)");
+  recv->add_option("--count,-c", recv_opts->count, "Stop after this many datagrams (0: never)")
+      ->check(whole_in(0, std::uint64_t{1} << 40));
   recv->add_option("--buffer-size", recv_opts->buffer_size,
                    "Receive buffer; larger datagrams are truncated and reported")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+      ->check(whole_in(1, std::uint64_t{1} << 20));
   recv->add_flag("--raw", recv_opts->raw, "Write payloads only, no seed lines");
   recv->add_flag("--verbose,-v", recv_opts->verbose, "Print the bound address on stderr");
   recv->callback([&action, recv_opts] { action = [recv_opts] { return udp_recv(*recv_opts); }; });
