@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "command.hpp"
+#include "usage_errors.hpp"
 
 int main(int argc, char** argv) {
   // A peer that goes away must give EPIPE, never kill the process: sockets use MSG_NOSIGNAL,
@@ -33,8 +34,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // One line on stderr, exit 2, as for any usage error.
-    wire::cli::log("wire: {} (try --help)", e.what());
+    // One line on stderr, in wire's words with the fix, exit 2, as for any usage error.
+    wire::cli::log("wire: {}", wire::cli::usage_error_line(
+                                   e, app, std::vector<std::string>(argv + 1, argv + argc)));
     return wire::cli::exit_usage;
   }
   std::fflush(stdout);
