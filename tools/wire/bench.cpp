@@ -241,7 +241,9 @@ void add_bench_commands(CLI::App& app, Action& action) {
   };
   for (const auto& m : modes) {
     auto* sub = bench->add_subcommand(m.name, m.help);
-    sub->add_option("address", options->address, "server host:port")->required();
+    sub->add_option("address", options->address, "server host:port")
+        ->required()
+        ->check(address_text());
     sub->add_option("-c,--connections", options->connections, "connections (UDP: sockets; connect: slots)")
         ->capture_default_str();
     sub->add_option("-s,--size", options->size, "bytes a message / write / datagram (default by mode)");

@@ -202,7 +202,8 @@ void add_serve_command(CLI::App& app, Action& action) {
       ->required()
       ->check(CLI::IsMember(names));
   cmd->add_option("--tcp", o->tcp,
-                  "Serve TCP here, e.g. 127.0.0.1:8888 (port 0: any); repeat for more addresses");
+                  "Serve TCP here, e.g. 127.0.0.1:8888 (port 0: any); repeat for more addresses")
+      ->check(address_text());
   cmd->add_option("--unix", o->unix_paths,
                   "Serve on a Unix stream socket: a path such as /tmp/e.sock, or @name "
                   "(abstract); a stale socket file is replaced, a live one refused, and the "
@@ -213,7 +214,8 @@ void add_serve_command(CLI::App& app, Action& action) {
           return "--mode takes octal permissions such as 660 or 0600";
         return {};
       });
-  cmd->add_option("--udp", o->udp, "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat)");
+  cmd->add_option("--udp", o->udp, "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat)")
+      ->check(address_text());
   cmd->add_option("--threads,-t", o->threads, "Event loops, one per thread (0: one per core)")
       ->check(whole_in(0, 1024));
   cmd->add_option("--max-connections", o->max_connections,

@@ -131,9 +131,11 @@ void add_udp_commands(CLI::App& app, Action& action) {
       "Send one datagram (or one per line of stdin) and print the seed's client line.\n"
       "Example: wire udp send 127.0.0.1:8888 hello --from 127.0.0.1:8000");
   send->add_option("address", send_opts->address, "Destination, e.g. 127.0.0.1:8888, [::1]:8888")
-      ->required();
+      ->required()
+      ->check(address_text());
   send->add_option("message", send_opts->message, "Payload; without it, each stdin line is sent");
-  send->add_option("--from", send_opts->from, "Bind to this local address first");
+  send->add_option("--from", send_opts->from, "Bind to this local address first")
+      ->check(address_text());
   send->add_option("--wait-reply", send_opts->wait_reply,
                    "Wait this many seconds for a reply to each datagram and print it")
       ->check(seconds_flag());
@@ -145,7 +147,8 @@ void add_udp_commands(CLI::App& app, Action& action) {
       "Receive datagrams and print the seed's server line for each.\n"
       "Example: wire udp recv 127.0.0.1:8888 --count 1");
   recv->add_option("address", recv_opts->address, "Local address to bind, e.g. 127.0.0.1:8888")
-      ->required();
+      ->required()
+      ->check(address_text());
   recv->add_option("--count,-c", recv_opts->count, "Stop after this many datagrams (0: never)")
       ->check(whole_in(0, std::uint64_t{1} << 40));
   recv->add_option("--buffer-size", recv_opts->buffer_size,

@@ -115,7 +115,7 @@ std::string usage_error_line(const CLI::ParseError& error, const CLI::App& app,
     return fmt::format("{}: {} takes {} value{} but was given {}: give it once{}", name, m[1].str(),
                        m[2].str(), m[2].str() == "1" ? "" : "s", m[3].str(),
                        m[1].str() == "--udp" ? " (repeat --tcp or --unix for more addresses)" : "");
-  if (what.starts_with("The following arguments were not expected: ")) {
+  if (what.starts_with("The following argument")) {  // "...arguments were" / "...argument was"
     std::vector<std::string> extra = deepest.remaining();
     if (extra.empty()) extra = app.remaining();
     return shorten(fmt::format("{}: unexpected argument{} '{}': quote a message that has spaces, "
