@@ -12,7 +12,9 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   CLI::App app{"wire: send and receive UDP and TCP, listen, serve, and replay the seed demo.\n"
-               "Example: wire udp recv 127.0.0.1:8888 & wire udp send 127.0.0.1:8888 hello"};
+               "Example (sends once the receiver is bound, so it cannot be lost): wire udp recv "
+               "127.0.0.1:8888 -c 1 2> >(grep -q '^listening' && wire udp send 127.0.0.1:8888 "
+               "hello)"};
   app.set_version_flag("--version", std::string("wire ") + wire::version);
   app.require_subcommand(1);
   app.failure_message(CLI::FailureMessage::simple);

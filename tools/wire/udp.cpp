@@ -96,7 +96,8 @@ int udp_recv(const RecvOptions& o) {
   if (!socket) return report(fmt::format("cannot bind {}", found->front().to_string()), socket.error());
   auto self = socket->local_endpoint();
   if (!self) return report("local address", self.error());
-  if (o.verbose) log("listening on {}", self->to_string());
+  // Always, as `serve` does: a script (or the --help example) can wait for this line.
+  log("listening on udp {}", self->to_string());
 
   std::vector<std::byte> buffer(o.buffer_size);
   for (std::size_t seen = 0; o.count == 0 || seen < o.count; ++seen) {
@@ -155,7 +156,8 @@ void add_udp_commands(CLI::App& app, Action& action) {
                    "Receive buffer; larger datagrams are truncated and reported")
       ->check(whole_in(1, std::uint64_t{1} << 20));
   recv->add_flag("--raw", recv_opts->raw, "Write payloads only, no seed lines");
-  recv->add_flag("--verbose,-v", recv_opts->verbose, "Print the bound address on stderr");
+  recv->add_flag("--verbose,-v", recv_opts->verbose,
+                 "Accepted as netcat's -v; 'listening on udp ADDR' is always printed once bound");
   recv->callback([&action, recv_opts] { action = [recv_opts] { return udp_recv(*recv_opts); }; });
 }
 
