@@ -37,5 +37,6 @@ add_custom_command(OUTPUT ${WIRE_MAN_PAGE} ${WIRE_MAN_PAGE}.gz
   VERBATIM)
 
 add_custom_target(wire_cli_docs ALL DEPENDS ${WIRE_MAN_PAGE} ${WIRE_COMPLETION})
-install(FILES ${WIRE_MAN_PAGE}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
-install(FILES ${WIRE_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+install(FILES ${WIRE_MAN_PAGE}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT runtime)
+install(FILES ${WIRE_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
+  COMPONENT runtime)

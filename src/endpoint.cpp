@@ -4,8 +4,10 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -18,6 +20,19 @@ const sockaddr_in& as_v4(const sockaddr_storage& s) {
 }
 const sockaddr_in6& as_v6(const sockaddr_storage& s) {
   return reinterpret_cast<const sockaddr_in6&>(s);
+}
+const sockaddr_un& as_un(const sockaddr_storage& s) {
+  return reinterpret_cast<const sockaddr_un&>(s);
+}
+
+constexpr std::string_view unix_prefix = "unix:";
+constexpr socklen_t un_header = offsetof(sockaddr_un, sun_path);
+
+// "unix:/path" or "unix:@name": the Unix endpoint it names.
+Result<Endpoint> parse_unix(std::string_view text) {
+  std::string_view rest = text.substr(unix_prefix.size());
+  if (!rest.empty() && rest.front() == '@') return Endpoint::unix_abstract(rest.substr(1));
+  return Endpoint::unix_path(rest);
 }
 
 Result<std::uint16_t> parse_port(std::string_view text) {
@@ -81,7 +96,33 @@ Result<HostPort> split_host_port(std::string_view text) {
   return hp;
 }
 
+Result<Endpoint> Endpoint::unix_path(std::string_view path) {
+  if (path.empty() || path.find('\0') != std::string_view::npos) return fail(errc::bad_address);
+  if (path.size() > max_unix_path) return fail(system_error(ENAMETOOLONG));
+  Endpoint ep;
+  ep.storage_ = {};
+  auto& sun = reinterpret_cast<sockaddr_un&>(ep.storage_);
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.data(), path.size());  // NUL-terminated: storage_ was zeroed
+  ep.size_ = static_cast<socklen_t>(un_header + path.size() + 1);
+  return ep;
+}
+
+Result<Endpoint> Endpoint::unix_abstract(std::string_view name) {
+  if (name.empty()) return fail(errc::bad_address);
+  if (name.size() > max_unix_path) return fail(system_error(ENAMETOOLONG));
+  Endpoint ep;
+  ep.storage_ = {};
+  auto& sun = reinterpret_cast<sockaddr_un&>(ep.storage_);
+  sun.sun_family = AF_UNIX;
+  // Abstract: a leading NUL, then the name; the length, not a terminator, says where it ends.
+  std::memcpy(sun.sun_path + 1, name.data(), name.size());
+  ep.size_ = static_cast<socklen_t>(un_header + 1 + name.size());
+  return ep;
+}
+
 Result<Endpoint> Endpoint::parse(std::string_view text) {
+  if (text.starts_with(unix_prefix)) return parse_unix(text);
   auto hp = split_host_port(text);
   if (!hp) return fail(hp.error());
   if (hp->host.empty()) return loopback(Family::v4, hp->port);
@@ -91,6 +132,11 @@ Result<Endpoint> Endpoint::parse(std::string_view text) {
 }
 
 Result<std::vector<Endpoint>> resolve(std::string_view text) {
+  if (text.starts_with(unix_prefix)) {
+    auto ep = parse_unix(text);
+    if (!ep) return fail(ep.error());
+    return std::vector<Endpoint>{*ep};
+  }
   auto hp = split_host_port(text);
   if (!hp) return fail(hp.error());
   if (hp->host.empty()) return std::vector<Endpoint>{Endpoint::loopback(Family::v4, hp->port)};
@@ -106,6 +152,9 @@ Result<Endpoint> Endpoint::from_sockaddr(const sockaddr* address, socklen_t leng
     ep.size_ = sizeof(sockaddr_in);
   } else if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
     ep.size_ = sizeof(sockaddr_in6);
+  } else if (address->sa_family == AF_UNIX && length >= sizeof(sa_family_t) &&
+             length <= sizeof(sockaddr_un)) {
+    ep.size_ = length;  // sizeof(sa_family_t) alone: an unnamed socket
   } else {
     return fail(system_error(EAFNOSUPPORT));
   }
@@ -144,17 +193,20 @@ Endpoint Endpoint::any(Family family, std::uint16_t port) noexcept {
 }
 
 Family Endpoint::family() const noexcept {
+  if (storage_.ss_family == AF_UNIX) return Family::local;
   return storage_.ss_family == AF_INET6 ? Family::v6 : Family::v4;
 }
 
-int Endpoint::domain() const noexcept { return family() == Family::v6 ? AF_INET6 : AF_INET; }
+int Endpoint::domain() const noexcept { return storage_.ss_family; }
 
 std::uint16_t Endpoint::port() const noexcept {
+  if (family() == Family::local) return 0;
   return ntohs(family() == Family::v4 ? as_v4(storage_).sin_port : as_v6(storage_).sin6_port);
 }
 
 Endpoint Endpoint::with_port(std::uint16_t port) const noexcept {
   Endpoint ep = *this;
+  if (family() == Family::local) return ep;
   if (family() == Family::v4) {
     reinterpret_cast<sockaddr_in&>(ep.storage_).sin_port = htons(port);
   } else {
@@ -163,8 +215,23 @@ Endpoint Endpoint::with_port(std::uint16_t port) const noexcept {
   return ep;
 }
 
+bool Endpoint::is_abstract() const noexcept {
+  return family() == Family::local && size_ > un_header && as_un(storage_).sun_path[0] == '\0';
+}
+
+std::string Endpoint::path() const {
+  if (family() != Family::local || size_ <= un_header || is_abstract()) return {};
+  const auto& sun = as_un(storage_);
+  // The kernel may or may not count the terminator; strnlen finds the path's end either way.
+  return std::string(sun.sun_path, ::strnlen(sun.sun_path, size_ - un_header));
+}
+
 std::string Endpoint::host() const {
   char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2] = {};
+  if (family() == Family::local) {
+    if (!is_abstract()) return path();
+    return '@' + std::string(as_un(storage_).sun_path + 1, size_ - un_header - 1);
+  }
   if (family() == Family::v4) {
     ::inet_ntop(AF_INET, &as_v4(storage_).sin_addr, text, sizeof text);
     return text;
@@ -187,22 +254,27 @@ std::string Endpoint::host() const {
 }
 
 std::string Endpoint::to_string() const {
+  if (family() == Family::local) return std::string(unix_prefix) + host();
   const std::string port_text = std::to_string(port());
   if (family() == Family::v4) return host() + ':' + port_text;
   return '[' + host() + "]:" + port_text;
 }
 
 bool Endpoint::is_loopback() const noexcept {
+  if (family() == Family::local) return true;
   if (family() == Family::v4) return (ntohl(as_v4(storage_).sin_addr.s_addr) >> 24) == 127;
   return IN6_IS_ADDR_LOOPBACK(&as_v6(storage_).sin6_addr);
 }
 
 bool Endpoint::is_any() const noexcept {
+  if (family() == Family::local) return false;
   if (family() == Family::v4) return as_v4(storage_).sin_addr.s_addr == htonl(INADDR_ANY);
   return IN6_IS_ADDR_UNSPECIFIED(&as_v6(storage_).sin6_addr);
 }
 
 bool operator==(const Endpoint& a, const Endpoint& b) noexcept {
+  if (a.family() == Family::local || b.family() == Family::local)
+    return a.family() == b.family() && a.host() == b.host();  // with or without the NUL
   if (a.size_ != b.size_ || a.family() != b.family() || a.port() != b.port()) return false;
   if (a.family() == Family::v4)
     return as_v4(a.storage_).sin_addr.s_addr == as_v4(b.storage_).sin_addr.s_addr;

@@ -2,6 +2,7 @@
 // shuts them down gracefully.
 #include "wire/server.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -16,6 +17,14 @@
 
 namespace wire {
 namespace {
+
+// Every loop accepts on the same Unix socket (SO_REUSEPORT does not apply to AF_UNIX): each gets
+// its own descriptor for it, so closing one loop's does not close the others'.
+Result<Socket> duplicate(const Socket& s) {
+  const int fd = ::fcntl(s.native_handle(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return fail(last_system_error());
+  return Socket(fd);
+}
 
 // The first socket of a server binds without SO_REUSEPORT: the bind fails (EADDRINUSE) if
 // anything holds the address, another process's reuseport group included. SO_REUSEPORT is set
@@ -80,6 +89,14 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options,
 }
 
 Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& factory) {
+  for (const Endpoint& at : options.stream_listen) {
+    if (at.family() != Family::local) continue;
+    auto l = UnixListener::listen(
+        at, {.backlog = options.backlog, .non_blocking = true, .mode = options.unix_mode});
+    if (!l) return fail(l.error());
+    unix_listeners_.push_back(std::move(*l));
+  }
+  std::vector<Endpoint> tcp_bound;  // the extra TCP addresses with their real ports
   unsigned n = options.threads ? options.threads : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   for (unsigned i = 0; i < n; ++i) {
@@ -95,7 +112,27 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
         if (!bound) return fail(bound.error());
         tcp_endpoint_ = *bound;
       }
-      if (auto r = worker->set_listener(std::move(*l)); !r) return fail(r.error());
+      if (auto r = worker->add_listener(std::move(*l)); !r) return fail(r.error());
+    }
+    std::size_t next_tcp = 0, next_unix = 0;
+    for (const Endpoint& at : options.stream_listen) {
+      Result<Socket> s;
+      if (at.family() == Family::local) {
+        s = duplicate(unix_listeners_[next_unix++]);
+      } else {
+        const bool first = next_tcp == tcp_bound.size();
+        auto l = open_listener(first ? at : tcp_bound[next_tcp], options.backlog, i == 0);
+        if (!l) return fail(l.error());
+        if (first) {
+          auto bound = l->local_endpoint();
+          if (!bound) return fail(bound.error());
+          tcp_bound.push_back(*bound);
+        }
+        ++next_tcp;
+        s = Socket(std::move(*l));
+      }
+      if (!s) return fail(s.error());
+      if (auto r = worker->add_listener(std::move(*s)); !r) return fail(r.error());
     }
     if (options.udp) {
       auto u = open_udp(udp_endpoint_.value_or(*options.udp), i == 0);
@@ -109,6 +146,16 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
     }
     worker->set_handler(factory(worker->loop()));
     workers_.push_back(std::move(worker));
+  }
+  if (tcp_endpoint_) stream_endpoints_.push_back(*tcp_endpoint_);
+  std::size_t next_tcp = 0, next_unix = 0;
+  for (const Endpoint& at : options.stream_listen) {
+    if (at.family() != Family::local) {
+      stream_endpoints_.push_back(tcp_bound[next_tcp++]);
+    } else {
+      auto bound = unix_listeners_[next_unix++].local_endpoint();
+      stream_endpoints_.push_back(bound.value_or(at));
+    }
   }
   return {};
 }
@@ -153,12 +200,14 @@ void Server::shutdown() {
 }
 
 Result<void> Server::wait() {
+  const bool ran = !threads_.empty();
   // From a loop's own thread (a handler), joining it would deadlock (std::thread throws).
   for (auto& t : threads_)
     if (t.get_id() == std::this_thread::get_id())
       return fail(std::make_error_code(std::errc::resource_deadlock_would_occur));
   for (auto& t : threads_) t.join();
   threads_.clear();
+  if (ran) unix_listeners_.clear();  // the loops are done: remove the socket files
   for (auto& o : outcomes_)
     if (!o) return o;
   return {};

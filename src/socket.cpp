@@ -38,7 +38,8 @@ Socket::~Socket() { close(); }
 
 Result<Socket> Socket::open(Family family, int type, bool non_blocking) {
   int flags = SOCK_CLOEXEC | (non_blocking ? SOCK_NONBLOCK : 0);
-  int fd = ::socket(family == Family::v6 ? AF_INET6 : AF_INET, type | flags, 0);
+  const int domain = family == Family::local ? AF_UNIX : family == Family::v6 ? AF_INET6 : AF_INET;
+  int fd = ::socket(domain, type | flags, 0);
   if (fd < 0) return fail(last_system_error());
   return Socket(fd);
 }

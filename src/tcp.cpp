@@ -50,6 +50,7 @@ Result<TcpStream> TcpStream::connect(Socket bound, const Endpoint& peer,
 }
 
 Result<TcpStream> TcpStream::connect(const Endpoint& peer, const ConnectOptions& options) {
+  if (peer.family() == Family::local) return fail(system_error(EAFNOSUPPORT));  // UnixStream
   if (options.local) {
     if (options.local->family() != peer.family())
       return fail(std::make_error_code(std::errc::address_family_not_supported));
@@ -186,6 +187,7 @@ Result<void> TcpStream::set_linger(std::optional<std::chrono::seconds> linger) {
 }
 
 Result<TcpListener> TcpListener::listen(const Endpoint& local, const ListenOptions& options) {
+  if (local.family() == Family::local) return fail(system_error(EAFNOSUPPORT));  // UnixListener
   auto s = Socket::open(local.family(), SOCK_STREAM, options.non_blocking);
   if (!s) return fail(s.error());
   if (auto r = s->set_reuse_address(true); !r) return fail(r.error());

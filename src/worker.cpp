@@ -35,7 +35,6 @@ Worker::Worker(Shared& shared, std::unique_ptr<EventLoop> loop)
       loop_(owned_loop_.get()),
       read_size_(shared.options.read_size),
       read_buffer_(new std::byte[shared.options.read_size]) {
-  acceptor_.worker = this;
   loop_->set_batch_end([this] { return batch_end(); });
 }
 
@@ -65,10 +64,13 @@ Worker::~Worker() {
   for (Connection* c : dead_) delete c;
 }
 
-Result<void> Worker::set_listener(TcpListener listener) {
-  listener_ = std::move(listener);
+Result<void> Worker::add_listener(Socket listening) {
+  auto a = std::make_unique<Acceptor>();
+  a->worker = this;
+  a->listening = std::move(listening);
   // Level-triggered: connections left in the backlog after a capped turn are reported again.
-  if (auto r = loop_->watch(listener_.native_handle(), io::read, acceptor_); !r) return r;
+  if (auto r = loop_->watch(a->listening.native_handle(), io::read, *a); !r) return r;
+  acceptors_.push_back(std::move(a));
   accepting_ = true;
   arm_sweep();
   return {};
@@ -79,7 +81,7 @@ Result<void> Worker::set_udp(UdpSocket socket) {
   return loop_->watch(udp_->fd(), io::read, *udp_);
 }
 
-void Worker::accept_ready() {
+void Worker::accept_ready(int listening) {
   const auto& o = shared_.options;
   for (int i = 0; i < 64 && accepting_; ++i) {
     if (shared_.open.fetch_add(1, std::memory_order_relaxed) >= o.max_connections) {
@@ -89,7 +91,7 @@ void Worker::accept_ready() {
     }
     sockaddr_storage from{};
     socklen_t length = sizeof from;
-    int fd = ::accept4(listener_.native_handle(), reinterpret_cast<sockaddr*>(&from), &length,
+    int fd = ::accept4(listening, reinterpret_cast<sockaddr*>(&from), &length,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       open_connection(fd, from, length);
@@ -162,7 +164,7 @@ void Worker::pause_accepting(std::chrono::milliseconds retry) {
   accepting_ = false;
   counters_.pauses.add(1);
   // Still registered, with no events: resuming is one epoll_ctl, not a re-add.
-  (void)loop_->rewatch(listener_.native_handle(), 0, acceptor_);
+  for (auto& a : acceptors_) (void)loop_->rewatch(a->listening.native_handle(), 0, *a);
   accept_timer_ = loop_->run_after(retry, [this] {
     accept_timer_ = 0;
     resume_accepting();
@@ -170,9 +172,10 @@ void Worker::pause_accepting(std::chrono::milliseconds retry) {
 }
 
 void Worker::resume_accepting() {
-  if (accepting_ || shutting_down_ || !listener_.is_open()) return;
+  if (accepting_ || shutting_down_ || acceptors_.empty()) return;  // shut down: all closed
   if (accept_timer_) loop_->cancel(std::exchange(accept_timer_, 0));
-  if (loop_->rewatch(listener_.native_handle(), io::read, acceptor_)) accepting_ = true;
+  for (auto& a : acceptors_)
+    if (loop_->rewatch(a->listening.native_handle(), io::read, *a)) accepting_ = true;
 }
 
 void Worker::lingering(Connection* c) noexcept {
@@ -246,7 +249,7 @@ void Worker::begin_shutdown() {
   shutting_down_ = true;
   if (accept_timer_) loop_->cancel(std::exchange(accept_timer_, 0));
   accepting_ = false;
-  listener_.close();  // closing drops the registration
+  for (auto& a : acceptors_) a->listening.close();  // closing drops the registration
   if (udp_) {
     udp_->flush();
     udp_->close();

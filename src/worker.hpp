@@ -108,7 +108,8 @@ class Worker {
   /// destructor leaves the loop usable (timers and batch hook dropped).
   Worker(Shared& shared, EventLoop& loop);
   ~Worker();
-  Result<void> set_listener(TcpListener listener);
+  /// Adds a listening socket (TCP or Unix stream); a worker may accept on several.
+  Result<void> add_listener(Socket listening);
   Result<void> set_udp(UdpSocket socket);
   void set_handler(std::unique_ptr<Handler> handler) { handler_ = std::move(handler); }
 
@@ -132,9 +133,10 @@ class Worker {
  private:
   struct Acceptor final : IoWatcher {
     Worker* worker = nullptr;
-    void on_ready(std::uint32_t) override { worker->accept_ready(); }
+    Socket listening;
+    void on_ready(std::uint32_t) override { worker->accept_ready(listening.native_handle()); }
   };
-  void accept_ready();
+  void accept_ready(int listening);
   void open_connection(int fd, const sockaddr_storage& from, socklen_t length);
   void pause_accepting(std::chrono::milliseconds retry);
   void resume_accepting();
@@ -150,8 +152,7 @@ class Worker {
   Counters counters_;
   std::size_t read_size_;
   std::unique_ptr<std::byte[]> read_buffer_;
-  TcpListener listener_;
-  Acceptor acceptor_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;  // one per listening socket
   bool accepting_ = false;
   EventLoop::TimerId accept_timer_ = 0;
   std::unique_ptr<UdpPort> udp_;

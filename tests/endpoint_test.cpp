@@ -3,6 +3,9 @@
 #include "wire/endpoint.hpp"
 
 #include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstring>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <rapidcheck/gtest.h>
@@ -232,12 +235,27 @@ TEST(EndpointFromSockaddr, CopiesInetAddresses) {
   EXPECT_EQ(ep->to_string(), "192.0.2.1:53");
 }
 
-TEST(EndpointFromSockaddr, RejectsOtherFamiliesAndShortLengths) {
+TEST(EndpointFromSockaddr, CopiesUnixAddressesUnnamedIncluded) {
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
-  auto unix_ep = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&sun), sizeof sun);
-  ASSERT_FALSE(unix_ep);
-  EXPECT_EQ(unix_ep.error(), std::errc::address_family_not_supported);
+  auto unnamed = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&sun), sizeof(sa_family_t));
+  ASSERT_TRUE(unnamed);
+  EXPECT_EQ(unnamed->family(), Family::local);
+  EXPECT_EQ(unnamed->to_string(), "unix:");
+  std::memcpy(sun.sun_path, "/tmp/x", 7);
+  auto named = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&sun),
+                                       offsetof(sockaddr_un, sun_path) + 7);
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->to_string(), "unix:/tmp/x");
+  EXPECT_EQ(*named, Endpoint::parse("unix:/tmp/x").value());
+}
+
+TEST(EndpointFromSockaddr, RejectsOtherFamiliesAndShortLengths) {
+  sockaddr_storage other{};
+  other.ss_family = AF_PACKET;
+  auto other_ep = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&other), sizeof other);
+  ASSERT_FALSE(other_ep);
+  EXPECT_EQ(other_ep.error(), std::errc::address_family_not_supported);
 
   sockaddr_in6 sin6{};
   sin6.sin6_family = AF_INET6;

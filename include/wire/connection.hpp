@@ -19,6 +19,7 @@
 #include "wire/event_loop.hpp"
 #include "wire/poller.hpp"
 #include "wire/socket.hpp"
+#include "wire/unix.hpp"
 
 namespace wire {
 namespace detail {
@@ -99,6 +100,9 @@ class Connection final : private IoWatcher {
   bool is_open() const noexcept { return state_ == State::open; }
   /// The remote address.
   const Endpoint& peer() const noexcept { return peer_; }
+  /// For a connection accepted on a Unix socket: the peer process (SO_PEERCRED). ENOTCONN
+  /// after close; zeros for a TCP connection, as the kernel reports it.
+  Result<PeerCredentials> peer_credentials() const { return wire::peer_credentials(fd_); }
   /// Unique within the server for its lifetime.
   std::uint64_t id() const noexcept { return id_; }
   /// Bytes queued for sending.

@@ -32,6 +32,7 @@
 #include "wire/error.hpp"
 #include "wire/event_loop.hpp"
 #include "wire/handler.hpp"
+#include "wire/unix.hpp"
 
 namespace wire {
 
@@ -52,6 +53,12 @@ struct ServerOptions {
   static constexpr std::chrono::milliseconds max_duration = std::chrono::hours(24 * 365 * 100);
 
   std::optional<Endpoint> tcp{};  ///< listen for TCP here (port 0: the kernel picks)
+  /// More stream addresses to accept on beside `tcp`, served alike: TCP ("[::1]:8888") or
+  /// Unix ("unix:/run/e.sock", "unix:@name"). A stale Unix socket file is replaced, a live one
+  /// is EADDRINUSE, and the server removes the files it created when it stops.
+  std::vector<Endpoint> stream_listen{};
+  /// Permissions of the Unix socket files (e.g. 0660); by default the umask decides.
+  std::optional<unsigned> unix_mode{};
   std::optional<Endpoint> udp{};  ///< receive UDP here
   unsigned threads = 0;         ///< event loops; 0 means one per core
   /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
@@ -115,6 +122,9 @@ class Server {
 
   /// The bound addresses with their real ports. Thread-safe.
   std::optional<Endpoint> tcp_endpoint() const { return tcp_endpoint_; }
+  /// Every stream listening address, bound: `tcp` first, then `stream_listen` in order.
+  /// Thread-safe.
+  const std::vector<Endpoint>& stream_endpoints() const noexcept { return stream_endpoints_; }
   /// As tcp_endpoint(), for UDP. Thread-safe.
   std::optional<Endpoint> udp_endpoint() const { return udp_endpoint_; }
   /// How many loops (and threads) the server runs. Thread-safe.
@@ -153,6 +163,8 @@ class Server {
   std::vector<std::thread> threads_;
   std::vector<Result<void>> outcomes_;
   std::optional<Endpoint> tcp_endpoint_;
+  std::vector<Endpoint> stream_endpoints_;
+  std::vector<UnixListener> unix_listeners_;  // shared by the loops; own their socket files
   std::optional<Endpoint> udp_endpoint_;
   std::atomic<bool> shutdown_requested_{false};
   std::atomic<bool> started_{false};

@@ -41,7 +41,8 @@ class Socket {
   Socket& operator=(const Socket&) = delete;
   ~Socket();
 
-  /// Opens a socket of `type` (SOCK_STREAM, SOCK_DGRAM) for `family`, with SOCK_CLOEXEC.
+  /// Opens a socket of `type` (SOCK_STREAM, SOCK_DGRAM) for `family` (Family::local: AF_UNIX),
+  /// with SOCK_CLOEXEC.
   static Result<Socket> open(Family family, int type, bool non_blocking = false);
 
   /// True while a descriptor is owned.

@@ -63,7 +63,8 @@ class TcpStream : public Socket {
     return *this;
   }
 
-  /// Connects to `peer`. Timeout expiry gives std::errc::timed_out.
+  /// Connects to `peer`. Timeout expiry gives std::errc::timed_out. A Unix endpoint is
+  /// EAFNOSUPPORT (UnixStream::connect is for those).
   static Result<TcpStream> connect(const Endpoint& peer, const ConnectOptions& options = {});
   /// Tries each candidate in order (skipping those of another family than options.local) and
   /// returns the first connection made, or the last candidate's error; EAFNOSUPPORT
@@ -141,7 +142,8 @@ class TcpListener : public Socket {
   /// Adopts a socket that is already listening.
   explicit TcpListener(Socket socket) noexcept : Socket(std::move(socket)) {}
 
-  /// Opens, sets SO_REUSEADDR, binds `local` and listens. An IPv6 listener is v6-only, so
+  /// Opens, sets SO_REUSEADDR, binds `local` and listens (a Unix endpoint is EAFNOSUPPORT:
+  /// UnixListener is for those). An IPv6 listener is v6-only, so
   /// "[::]:port" and "0.0.0.0:port" can be bound side by side.
   static Result<TcpListener> listen(const Endpoint& local, const ListenOptions& options = {});
 

@@ -58,7 +58,8 @@ TEST(Serve, UsageErrorsExit2) {
   EXPECT_EQ(test::run(serve({"nope", "--tcp", "127.0.0.1:0"})).code, 2);
   auto none = test::run(serve({"echo"}));
   EXPECT_EQ(none.code, 2);
-  EXPECT_EQ(none.err, "wire: serve: give --tcp ADDR and/or --udp ADDR (try --help)\n");
+  EXPECT_EQ(none.err,
+            "wire: serve: give --tcp ADDR, --unix PATH and/or --udp ADDR (try --help)\n");
   EXPECT_EQ(test::run(serve({"chat", "--udp", "127.0.0.1:0"})).code, 2);
 }
 

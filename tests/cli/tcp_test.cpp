@@ -55,6 +55,27 @@ TEST(CliTcp, ConnectToListenPrintsTheSeedLines) {
                 " received message b'' from " + from + "\n");
 }
 
+// netcat's forms: `listen PORT`, `listen HOST PORT`, `connect HOST PORT`; a port after a host
+// is the port, never a message.
+TEST(CliTcp, NetcatsHostPortFormsAreAccepted) {
+  auto lone = start_bound({wire_cmd, "tcp", "listen", "0", "--verbose"});
+  EXPECT_TRUE(lone.at.is_loopback()) << lone.at.to_string();
+  lone.process.close_stdin();
+  auto c1 = run({wire_cmd, "tcp", "connect", lone.at.host(), std::to_string(lone.at.port())},
+                "via stdin\n");
+  ASSERT_EQ(c1.code, 0) << c1.err;
+  EXPECT_EQ(lone.process.wait(), 0);
+  EXPECT_EQ(lone.process.read_all(Stream::out), "via stdin\n");
+
+  auto v6 = start_bound({wire_cmd, "tcp", "listen", "::1", "0", "--verbose"});
+  ASSERT_EQ(v6.at.family(), Family::v6);
+  v6.process.close_stdin();
+  auto c2 = run({wire_cmd, "tcp", "connect", "::1", std::to_string(v6.at.port())}, "msg");
+  ASSERT_EQ(c2.code, 0) << c2.err;
+  EXPECT_EQ(v6.process.wait(), 0);
+  EXPECT_EQ(v6.process.read_all(Stream::out), "msg");
+}
+
 TEST(CliTcp, ListenerSendsItsStdinBack) {
   auto server = start_listen("127.0.0.1:0");
   ASSERT_TRUE(server.process.write("from the server\n"));

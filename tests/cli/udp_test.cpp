@@ -6,6 +6,7 @@
 #include <string>
 
 #include "support/process.hpp"
+#include "wire/udp.hpp"
 
 namespace wire::test {
 namespace {
@@ -239,6 +240,35 @@ TEST(CliUdp, WireSendsToPython) {
   const std::string self = client.out.substr(0, client.out.find(' '));
   EXPECT_EQ(py.read_line(Stream::out), "received message b'hello' from " + self);
   EXPECT_EQ(py.wait(), 0);
+}
+
+// The first example in `wire --help`, run as printed (on a free port instead of 8888), must
+// deliver every time: it sends only once the receiver has printed "listening on udp ADDR".
+TEST(CliUdp, HelpExampleDeliversEveryTime) {
+  auto help = run({wire_cmd, "--help"});
+  const std::string marker = "cannot be lost): ";
+  auto at = help.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << help.out;
+  std::string example = help.out.substr(at + marker.size());
+  example = example.substr(0, example.find('\n'));
+  for (int i = 0; i < 20; ++i) {
+    auto probe = UdpSocket::open(Endpoint::loopback(Family::v4, 0));  // a port free just now
+    ASSERT_TRUE(probe);
+    const std::string port = std::to_string(probe->local_endpoint()->port());
+    probe->close();
+    std::string line = example;
+    for (auto p = line.find("8888"); p != std::string::npos; p = line.find("8888"))
+      line.replace(p, 4, port);
+    for (auto p = line.find("wire "); p != std::string::npos; p = line.find("wire ", p + 1)) {
+      line.replace(p, 4, wire_cmd);
+      p += wire_cmd.size();
+    }
+    auto r = run({"bash", "-c", line}, "", 10s);
+    EXPECT_EQ(r.code, 0) << line << "\n" << r.err;
+    EXPECT_NE(r.out.find("127.0.0.1:" + port + " received message b'hello' from "),
+              std::string::npos)
+        << line << "\n" << r.out;
+  }
 }
 
 }  // namespace

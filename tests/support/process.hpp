@@ -316,7 +316,10 @@ inline std::optional<Endpoint> wait_for_listening(Process& child,
     auto line = child.read_line(Stream::err, left);
     if (!line) return std::nullopt;
     if (!line->starts_with(prefix)) continue;
-    auto endpoint = Endpoint::parse(std::string_view(*line).substr(prefix.size()));
+    std::string_view rest = std::string_view(*line).substr(prefix.size());
+    for (std::string_view proto : {"tcp ", "udp "})  // "listening on udp ADDR" names its protocol
+      if (rest.starts_with(proto)) rest.remove_prefix(proto.size());
+    auto endpoint = Endpoint::parse(rest);
     if (!endpoint) return std::nullopt;
     return *endpoint;
   }

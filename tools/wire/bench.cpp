@@ -320,7 +320,9 @@ void add_bench_commands(CLI::App& app, Action& action) {
   };
   for (const auto& m : modes) {
     auto* sub = bench->add_subcommand(m.name, m.help);
-    sub->add_option("address", options->address, "server host:port")->required();
+    sub->add_option("address", options->address, "server host:port")
+        ->required()
+        ->check(address_text());
     // Every numeric flag has a range (the shared validators refuse NaN, infinity, "-1" for a
     // count and garbage, naming the flag): a usage error, exit 2.
     sub->add_option("-c,--connections", options->connections, "connections (UDP: sockets; connect: slots)")

@@ -104,6 +104,40 @@ CLI::Validator millis_flag(double max) {
       fmt::format("ms in [0 - {}]", max));
 }
 
+CLI::Validator address_text() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.starts_with("unix:")) {
+          auto ep = Endpoint::parse(text);
+          return ep ? std::string{} : fmt::format("bad address '{}': {}", text, ep.error().message());
+        }
+        auto hp = split_host_port(text);
+        if (hp) return {};
+        return fmt::format("bad address '{}': {}", text, hp.error().message());
+      },
+      "ADDRESS");
+}
+
+std::optional<int> address_usage_error(const std::string& text) {
+  std::string copy = text;
+  const std::string why = address_text()(copy);
+  if (why.empty()) return std::nullopt;
+  return report(why, exit_usage);
+}
+
+bool is_port_number(const std::string& text) {
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  return std::stoul(text) <= 65535;
+}
+
+std::string join_host_port(const std::string& address, const std::string& port) {
+  if (port.empty()) return is_port_number(address) ? ":" + address : address;
+  if (address.find(':') != std::string::npos && !address.starts_with('['))
+    return "[" + address + "]:" + port;  // a bare IPv6 address
+  return address + ":" + port;
+}
+
 std::optional<std::vector<Endpoint>> resolve_or_report(const std::string& text) {
   auto found = resolve(text);
   if (found) return std::move(*found);

@@ -56,6 +56,17 @@ int report(std::string_view what, std::error_code ec);
 /// Prints "wire: <message>" on stderr; returns `code`.
 int report(std::string_view message, int code = exit_failure);
 
+/// Address text's shape checked without resolving ("host:port", "[v6]:port", ":port",
+/// "unix:/path", "unix:@name"): a malformed one is a usage error (exit 2) naming the option.
+CLI::Validator address_text();
+/// netcat's forms: ("127.0.0.1", "8888") -> "127.0.0.1:8888", ("::1", "8888") -> "[::1]:8888";
+/// a lone port ("8888", "") -> ":8888". Anything else is returned as `address` was.
+std::string join_host_port(const std::string& address, const std::string& port);
+/// If `text` is malformed address text: prints "wire: bad address ..." and returns exit_usage.
+std::optional<int> address_usage_error(const std::string& text);
+/// True for a whole number 0..65535 written in digits only.
+bool is_port_number(const std::string& text);
+
 /// Resolves address text, or prints "wire: bad address 'TEXT': why" and returns nullopt.
 std::optional<std::vector<Endpoint>> resolve_or_report(const std::string& text);
 

@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "command.hpp"
+#include "usage_errors.hpp"
 
 namespace {
 
@@ -33,7 +34,9 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   CLI::App app{"wire: send and receive UDP and TCP, listen, serve, and replay the seed demo.\n"
-               "Example: wire udp recv 127.0.0.1:8888 & wire udp send 127.0.0.1:8888 hello"};
+               "Example (sends once the receiver is bound, so it cannot be lost): wire udp recv "
+               "127.0.0.1:8888 -c 1 2> >(grep -q '^listening' && wire udp send 127.0.0.1:8888 "
+               "hello)"};
   app.set_version_flag("--version", std::string("wire ") + wire::version);
   app.require_subcommand(1);
   app.failure_message(CLI::FailureMessage::simple);
@@ -56,8 +59,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // One line on stderr, exit 2, as for any usage error.
-    wire::cli::log("wire: {} (try --help)", e.what());
+    // One line on stderr, in wire's words with the fix, exit 2, as for any usage error.
+    wire::cli::log("wire: {}", wire::cli::usage_error_line(
+                                   e, app, std::vector<std::string>(argv + 1, argv + argc)));
     return wire::cli::exit_usage;
   }
   std::fflush(stdout);

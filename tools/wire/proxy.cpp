@@ -189,9 +189,11 @@ void add_proxy_command(CLI::App& app, Action& action) {
       "Example: wire proxy 127.0.0.1:9000 127.0.0.1:8888 --split 1 --delay 5 --jitter 5\n"
       "Example: wire proxy --udp 127.0.0.1:9000 127.0.0.1:8888 --loss 0.2 --seed 7");
   cmd->add_option("listen", c->listen, "Where clients connect, e.g. 127.0.0.1:9000 (port 0: any)")
-      ->required();
+      ->required()
+      ->check(address_text());
   cmd->add_option("target", c->target, "Where their traffic goes, e.g. 127.0.0.1:8888")
-      ->required();
+      ->required()
+      ->check(address_text());
   auto* udp = cmd->add_flag("--udp,-u", c->udp, "Relay UDP datagrams");
   cmd->add_flag("--tcp", c->tcp, "Relay TCP connections (the default)")->excludes(udp);
   add_fault_options(cmd, *c);

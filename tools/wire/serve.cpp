@@ -1,12 +1,14 @@
 // wire serve SERVICE: runs a library service (echo, shout, chat, discard, sockperf) on the
-// multi-core runtime. stderr gets "listening on tcp|udp ADDR" once bound (the real port when given 0),
+// multi-core runtime. stderr gets "listening on tcp|unix|udp ADDR" once bound (the real port when given 0),
 // then "open tcp PEER" and "close tcp PEER (in N bytes, out M bytes)[: why]" per connection
 // unless --quiet, and a "stopped: ..." summary after SIGINT/SIGTERM/SIGHUP and the drain.
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <unordered_map>
 
 #include "command.hpp"
 #include "framed_relay.hpp"
@@ -19,8 +21,10 @@ namespace {
 
 struct ServeOptions {
   std::string service;
-  std::string tcp;
+  std::vector<std::string> tcp;   ///< --tcp, any number
   std::string udp;
+  std::vector<std::string> unix_paths;  ///< --unix: "/path", "@name" or "unix:..."
+  std::string mode;               ///< --mode: octal permissions of the socket files
   unsigned threads = 0;
   std::size_t max_connections = ServerOptions{}.max_connections;
   std::size_t max_per_address = ServerOptions{}.max_per_address;
@@ -38,7 +42,14 @@ class Logged final : public Handler {
  public:
   explicit Logged(std::unique_ptr<Handler> inner) : inner_(std::move(inner)) {}
   void on_connect(Connection& c) override {
-    log("open tcp {}", c.peer().to_string());
+    if (c.peer().family() != Family::local) {
+      log("open tcp {}", c.peer().to_string());
+    } else {
+      // A Unix client is nearly always unnamed: name it by its process (SO_PEERCRED).
+      auto who = c.peer_credentials().value_or(PeerCredentials{});
+      unix_peers_[c.id()] = fmt::format("pid {}", who.pid);
+      log("open unix pid {} (uid {}, gid {})", who.pid, who.uid, who.gid);
+    }
     inner_->on_connect(c);
   }
   void on_data(Connection& c, Input& in) override { inner_->on_data(c, in); }
@@ -47,8 +58,13 @@ class Logged final : public Handler {
   void on_shutdown(Connection& c) override { inner_->on_shutdown(c); }
   void on_close(Connection& c, std::error_code why) override {
     inner_->on_close(c, why);
-    log("close tcp {} (in {} bytes, out {} bytes){}{}", c.peer().to_string(), c.bytes_received(),
-        c.bytes_sent(), why ? ": " : "", why ? why.message() : "");
+    std::string peer = "tcp " + c.peer().to_string();
+    if (auto it = unix_peers_.find(c.id()); it != unix_peers_.end()) {
+      peer = "unix " + it->second;
+      unix_peers_.erase(it);
+    }
+    log("close {} (in {} bytes, out {} bytes){}{}", peer, c.bytes_received(), c.bytes_sent(),
+        why ? ": " : "", why ? why.message() : "");
   }
   void on_datagram(DatagramSender& out, std::span<const std::byte> data,
                    const Endpoint& from) override {
@@ -57,6 +73,7 @@ class Logged final : public Handler {
 
  private:
   std::unique_ptr<Handler> inner_;
+  std::unordered_map<std::uint64_t, std::string> unix_peers_;  // by connection id
 };
 
 std::optional<Endpoint> first_address(const std::string& text) {
@@ -65,9 +82,33 @@ std::optional<Endpoint> first_address(const std::string& text) {
   return found->front();
 }
 
+// "--unix /tmp/e.sock", "--unix @name" or "--unix unix:/tmp/e.sock": the Unix endpoint.
+std::optional<Endpoint> unix_address(const std::string& text) {
+  const std::string full = text.starts_with("unix:") ? text : "unix:" + text;
+  auto ep = Endpoint::parse(full);
+  if (!ep) {
+    report(fmt::format("bad unix address '{}': {} (give a path such as /tmp/e.sock, or @name)",
+                       text, ep.error().message()),
+           exit_usage);
+    return std::nullopt;
+  }
+  return *ep;
+}
+
 std::optional<ServerOptions> server_options(const ServeOptions& o) {
   ServerOptions s;
-  if (!o.tcp.empty() && !(s.tcp = first_address(o.tcp))) return std::nullopt;
+  for (const auto& text : o.tcp) {
+    auto at = first_address(text);
+    if (!at) return std::nullopt;
+    if (!s.tcp) s.tcp = at;
+    else s.stream_listen.push_back(*at);
+  }
+  for (const auto& text : o.unix_paths) {
+    auto at = unix_address(text);
+    if (!at) return std::nullopt;
+    s.stream_listen.push_back(*at);
+  }
+  if (!o.mode.empty()) s.unix_mode = static_cast<unsigned>(std::stoul(o.mode, nullptr, 8));
   if (!o.udp.empty() && !(s.udp = first_address(o.udp))) return std::nullopt;
   s.threads = o.threads;
   s.max_connections = o.max_connections;
@@ -101,12 +142,13 @@ HandlerFactory framed_service(const ServeOptions& o, ServerOptions& options) {
 
 int serve(const ServeOptions& o) {
   const auto* service = services::find(o.service);
-  if (o.tcp.empty() && o.udp.empty())
-    return report("serve: give --tcp ADDR and/or --udp ADDR (try --help)", exit_usage);
+  if (o.tcp.empty() && o.udp.empty() && o.unix_paths.empty())
+    return report("serve: give --tcp ADDR, --unix PATH and/or --udp ADDR (try --help)",
+                  exit_usage);
   if (!o.udp.empty() && !service->udp)
     return report(fmt::format("serve: {} is TCP only", o.service), exit_usage);
   auto options = server_options(o);
-  if (!options) return exit_failure;
+  if (!options) return exit_usage;
   auto factory = o.frame.empty() ? service->make() : framed_service(o, *options);
   if (!factory) return report(fmt::format("serve: {} has no --frame form", o.service), exit_usage);
   if (!o.quiet) {
@@ -116,14 +158,20 @@ int serve(const ServeOptions& o) {
   }
   auto server = Server::create(*options, std::move(factory));
   if (!server) {
-    const std::string where = o.tcp.empty() ? "udp " + o.udp
-                              : o.udp.empty() ? "tcp " + o.tcp
-                                              : "tcp " + o.tcp + " and udp " + o.udp;
-    return report(fmt::format("cannot listen on {}", where), server.error());
+    std::vector<std::string> where;
+    for (const auto& t : o.tcp) where.push_back("tcp " + t);
+    for (const auto& u : o.unix_paths) where.push_back("unix " + u);
+    if (!o.udp.empty()) where.push_back("udp " + o.udp);
+    return report(fmt::format("cannot listen on {}", fmt::join(where, " and ")), server.error());
   }
   // Said once the stop signals are blocked: a SIGTERM sent on reading it drains, not kills.
   auto ran = (*server)->run([&server] {
-    if (auto at = (*server)->tcp_endpoint()) log("listening on tcp {}", at->to_string());
+    for (const Endpoint& at : (*server)->stream_endpoints()) {
+      if (at.family() == Family::local)
+        log("listening on unix {}", at.host());
+      else
+        log("listening on tcp {}", at.to_string());
+    }
     if (auto at = (*server)->udp_endpoint()) log("listening on udp {}", at->to_string());
   });
   if (!ran) return report("serve", ran.error());
@@ -155,8 +203,21 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("service", o->service, "echo, shout, chat, discard or sockperf")
       ->required()
       ->check(CLI::IsMember(names));
-  cmd->add_option("--tcp", o->tcp, "Serve TCP here, e.g. 127.0.0.1:8888 (port 0: any)");
-  cmd->add_option("--udp", o->udp, "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat)");
+  cmd->add_option("--tcp", o->tcp,
+                  "Serve TCP here, e.g. 127.0.0.1:8888 (port 0: any); repeat for more addresses")
+      ->check(address_text());
+  cmd->add_option("--unix", o->unix_paths,
+                  "Serve on a Unix stream socket: a path such as /tmp/e.sock, or @name "
+                  "(abstract); a stale socket file is replaced, a live one refused, and the "
+                  "file is removed on exit; repeat for more");
+  cmd->add_option("--mode", o->mode, "Permissions of the --unix socket files, in octal (e.g. 660)")
+      ->check([](const std::string& m) -> std::string {
+        if (m.empty() || m.size() > 4 || m.find_first_not_of("01234567") != std::string::npos)
+          return "--mode takes octal permissions such as 660 or 0600";
+        return {};
+      });
+  cmd->add_option("--udp", o->udp, "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat)")
+      ->check(address_text());
   cmd->add_option("--threads,-t", o->threads, "Event loops, one per thread (0: one per core)")
       ->check(whole_in(0, 1024));
   cmd->add_option("--max-connections", o->max_connections,

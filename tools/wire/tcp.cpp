@@ -15,6 +15,7 @@ namespace {
 
 struct ListenOptions {
   std::string address;
+  std::string port;  ///< netcat's form: `listen HOST PORT`
   bool keep_open = false;
   bool verbose = false;
   int backlog = 128;
@@ -235,8 +236,10 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       "listen",
       "Accept a connection; copy it to stdout and stdin to it until both sides end (nc -l -N).\n"
       "Example: wire tcp listen 127.0.0.1:8888 --verbose");
-  listen->add_option("address", lo->address, "Local address, e.g. 127.0.0.1:8888 or :8888")
+  listen->add_option("address", lo->address,
+                     "Local address: 127.0.0.1:8888, :8888, or netcat's HOST PORT / PORT")
       ->required();
+  listen->add_option("port", lo->port, "With HOST: the port (as nc -l HOST PORT)");
   listen->add_flag("--keep-open,-k", lo->keep_open, "Serve one client after another");
   listen->add_flag("--verbose,-v", lo->verbose,
                    "On stderr: the bound address, then the seed's line for each receive");
@@ -246,15 +249,25 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       ->check(whole_in(1, std::uint64_t{1} << 24));
   add_frame_options(*listen, lo->frame, lo->max_message);
   add_tls_server_flags(*listen, lo->tls);
-  listen->callback([&action, lo] { action = [lo] { return tcp_listen(*lo); }; });
+  listen->callback([&action, lo] {
+    action = [lo] {
+      lo->address = join_host_port(lo->address, lo->port);
+      if (auto bad = address_usage_error(lo->address)) return *bad;
+      return tcp_listen(*lo);
+    };
+  });
 
   auto co = std::make_shared<ConnectOptions>();
   auto* connect = tcp->add_subcommand(
       "connect",
       "Connect, send MESSAGE or stdin, half-close when it ends, print replies until the peer "
       "closes.\nExample: wire tcp connect 127.0.0.1:8888 hello --from 127.0.0.1:8000");
-  connect->add_option("address", co->address, "Peer, e.g. 127.0.0.1:8888, [::1]:8888")->required();
-  connect->add_option("message", co->message, "Payload; without it, stdin is sent");
+  connect->add_option("address", co->address,
+                      "Peer: 127.0.0.1:8888, [::1]:8888, or netcat's HOST PORT")
+      ->required();
+  connect->add_option("message", co->message,
+                      "Payload; without it, stdin is sent. After a HOST without a port, a "
+                      "number is the port, never a message");
   connect->add_option("--from", co->from, "Bind to this local address first");
   connect->add_option("--timeout,-w", co->timeout,
                       "Give up connecting after this many seconds (0: as long as the kernel waits)")
@@ -264,7 +277,20 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       ->check(whole_in(1, std::uint64_t{1} << 24));
   add_frame_options(*connect, co->frame, co->max_message);
   add_tls_client_flags(*connect, co->tls);
-  connect->callback([&action, co] { action = [co] { return tcp_connect(*co); }; });
+  connect->callback([&action, co] {
+    action = [co] {
+      // `connect HOST PORT`: a port number after an address with no port is that port.
+      if (co->message && is_port_number(*co->message) && !split_host_port(co->address) &&
+          !co->address.starts_with("unix:")) {
+        co->address = join_host_port(co->address, *co->message);
+        co->message.reset();
+      }
+      if (auto bad = address_usage_error(co->address)) return *bad;
+      if (!co->from.empty())
+        if (auto bad = address_usage_error(co->from)) return *bad;
+      return tcp_connect(*co);
+    };
+  });
 }
 
 }  // namespace wire::cli

@@ -101,7 +101,8 @@ int udp_recv(const RecvOptions& o) {
   if (!socket) return report(fmt::format("cannot bind {}", found->front().to_string()), socket.error());
   auto self = socket->local_endpoint();
   if (!self) return report("local address", self.error());
-  if (o.verbose) log("listening on {}", self->to_string());
+  // Always, as `serve` does: a script (or the --help example) can wait for this line.
+  log("listening on udp {}", self->to_string());
 
   std::vector<std::byte> buffer(o.buffer_size);
   for (std::size_t seen = 0; o.count == 0 || seen < o.count; ++seen) {
@@ -136,9 +137,11 @@ void add_udp_commands(CLI::App& app, Action& action) {
       "Send one datagram (or one per line of stdin) and print the seed's client line.\n"
       "Example: wire udp send 127.0.0.1:8888 hello --from 127.0.0.1:8000");
   send->add_option("address", send_opts->address, "Destination, e.g. 127.0.0.1:8888, [::1]:8888")
-      ->required();
+      ->required()
+      ->check(address_text());
   send->add_option("message", send_opts->message, "Payload; without it, each stdin line is sent");
-  send->add_option("--from", send_opts->from, "Bind to this local address first");
+  send->add_option("--from", send_opts->from, "Bind to this local address first")
+      ->check(address_text());
   send->add_option("--wait-reply", send_opts->wait_reply,
                    "Wait this many seconds for a reply to each datagram and print it")
       ->check(seconds_flag());
@@ -150,14 +153,16 @@ void add_udp_commands(CLI::App& app, Action& action) {
       "Receive datagrams and print the seed's server line for each.\n"
       "Example: wire udp recv 127.0.0.1:8888 --count 1");
   recv->add_option("address", recv_opts->address, "Local address to bind, e.g. 127.0.0.1:8888")
-      ->required();
+      ->required()
+      ->check(address_text());
   recv->add_option("--count,-c", recv_opts->count, "Stop after this many datagrams (0: never)")
       ->check(whole_in(0, std::uint64_t{1} << 40));
   recv->add_option("--buffer-size", recv_opts->buffer_size,
                    "Receive buffer; larger datagrams are truncated and reported")
       ->check(whole_in(1, std::uint64_t{1} << 20));
   recv->add_flag("--raw", recv_opts->raw, "Write payloads only, no seed lines");
-  recv->add_flag("--verbose,-v", recv_opts->verbose, "Print the bound address on stderr");
+  recv->add_flag("--verbose,-v", recv_opts->verbose,
+                 "Accepted as netcat's -v; 'listening on udp ADDR' is always printed once bound");
   recv->callback([&action, recv_opts] { action = [recv_opts] { return udp_recv(*recv_opts); }; });
 }
 

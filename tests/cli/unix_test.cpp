@@ -1,0 +1,105 @@
+// `wire serve --unix` as a real process: OpenBSD nc and socat as clients (1 MiB, SHA-256
+// compared), the socket file's mode, a stale file replaced after SIGKILL, a live one refused
+// with "Address already in use", and the file removed on SIGTERM.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "support/process.hpp"
+
+namespace wire {
+namespace {
+
+using namespace std::chrono_literals;
+using test::Process;
+using test::Stream;
+namespace fs = std::filesystem;
+
+std::string temp_dir() {
+  std::string pattern = (fs::temp_directory_path() / "wire-cli-unix-XXXXXX").string();
+  return ::mkdtemp(pattern.data());
+}
+
+// Reads stderr until "listening on unix PATH"; returns PATH ("" if it never came).
+std::string listening_unix(Process& p) {
+  constexpr std::string_view prefix = "listening on unix ";
+  while (auto line = p.read_line(Stream::err))
+    if (line->starts_with(prefix)) return line->substr(prefix.size());
+  return {};
+}
+
+std::string sha256(const std::string& data) {
+  auto r = test::run({"sha256sum"}, data);
+  return r.out.substr(0, 64);
+}
+
+std::string random_bytes(std::size_t n) {
+  std::mt19937 gen(7);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(gen());
+  return s;
+}
+
+TEST(ServeUnix, EchoesForOpenBsdNcAndSocatWithTheModeGiven) {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/e.sock";
+  auto server = Process::start({WIRE_BINARY, "serve", "echo", "--unix", path, "--mode", "600"});
+  ASSERT_EQ(listening_unix(server), path);
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string data = random_bytes(1u << 20);
+  const std::string want = sha256(data);
+  auto nc = test::run({"nc.openbsd", "-N", "-U", path}, data, 30s);
+  EXPECT_EQ(nc.code, 0) << nc.err;
+  EXPECT_EQ(sha256(nc.out), want);
+  auto socat = test::run({"socat", "-b65536", "-", "UNIX-CONNECT:" + path}, data, 30s);
+  EXPECT_EQ(socat.code, 0) << socat.err;
+  EXPECT_EQ(sha256(socat.out), want);
+  auto line = server.read_line(Stream::err);
+  ASSERT_TRUE(line);
+  EXPECT_TRUE(line->starts_with("open unix pid ")) << *line;
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(), 0);
+  EXPECT_FALSE(fs::exists(path)) << "the server left its socket file behind";
+  fs::remove_all(dir);
+}
+
+TEST(ServeUnix, StaleFileIsReplacedLiveOneRefused) {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/s.sock";
+  {
+    auto dead = Process::start({WIRE_BINARY, "serve", "echo", "--unix", path});
+    ASSERT_EQ(listening_unix(dead), path);
+    dead.signal(SIGKILL);  // dies without removing its file
+    dead.wait();
+  }
+  ASSERT_TRUE(fs::is_socket(path));
+  auto live = Process::start({WIRE_BINARY, "serve", "echo", "--unix", path, "--quiet"});
+  ASSERT_EQ(listening_unix(live), path) << "a stale file must be replaced";
+  auto second = test::run({WIRE_BINARY, "serve", "echo", "--unix", path});
+  EXPECT_EQ(second.code, 1);
+  EXPECT_NE(second.err.find("cannot listen on unix " + path + ": Address already in use"),
+            std::string::npos)
+      << second.err;
+  auto nc = test::run({"nc.openbsd", "-N", "-U", path}, "still here\n", 10s);
+  EXPECT_EQ(nc.out, "still here\n");
+  live.signal(SIGTERM);
+  EXPECT_EQ(live.wait(), 0);
+  EXPECT_FALSE(fs::exists(path));
+  fs::remove_all(dir);
+}
+
+TEST(ServeUnix, BadModeIsAUsageError) {
+  auto r = test::run({WIRE_BINARY, "serve", "echo", "--unix", "/tmp/x.sock", "--mode", "9"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--mode"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace wire
