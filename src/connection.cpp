@@ -63,9 +63,10 @@ bool Connection::finish_connect() {
   socklen_t length = sizeof error;
   if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
   if (error != 0) {
-    destroy(system_error(error));
+    worker_.dial_failed(this, system_error(error));  // the next address, if one is left
     return false;
   }
+  dial_.reset();  // established: its deadline no longer applies
   touch();
   if (state_ == State::open) worker_.handler().on_connect(*this);
   if (output_.empty()) {  // a close() or shutdown_write() made while connecting waited for this
@@ -255,17 +256,18 @@ void Connection::shutdown_write() noexcept {
   if (output_.empty() && !connecting_) ::shutdown(fd_, SHUT_WR);
 }
 
-Result<Connection*> Connection::connect(const Endpoint& to) {
+Result<Connection*> Connection::connect(const Endpoint& to, std::chrono::milliseconds timeout) {
   assert(loop().in_loop_thread());
-  return worker_.connect(to);
+  return worker_.connect(to, timeout);
 }
 
 void Connection::destroy(std::error_code reason) {
   const bool was_lingering = state_ == State::lingering;
   state_ = State::closed;
   reason_ = reason;
+  dial_.reset();  // its timer and name lookup end with it
   // close() drops the epoll registration with the last reference: no epoll_ctl needed.
-  ::close(fd_);
+  if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   output_.release();
   pending_.release();

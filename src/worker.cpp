@@ -137,27 +137,6 @@ void Worker::open_connection(int fd, const sockaddr_storage& from, socklen_t len
   handler_->on_connect(*c);
 }
 
-Result<Connection*> Worker::connect(const Endpoint& to) {
-  auto s = Socket::open(to.family(), SOCK_STREAM, /*non_blocking=*/true);
-  if (!s) return fail(s.error());
-  if (shared_.options.no_delay) (void)s->set_option(IPPROTO_TCP, TCP_NODELAY, 1);
-  // Non-blocking: EINPROGRESS (or EINTR, which lets it go on) ends in the first event.
-  if (::connect(s->native_handle(), to.data(), to.size()) < 0 && errno != EINPROGRESS &&
-      errno != EINTR)
-    return fail(last_system_error());
-  const int fd = s->release();
-  auto* c = new Connection(*this, fd, to, shared_.next_id.fetch_add(1, std::memory_order_relaxed));
-  c->connecting_ = true;
-  c->outbound_ = true;
-  if (auto r = loop_->watch(fd, io::read | io::write | io::edge, *c); !r) {
-    delete c;
-    return fail(r.error());
-  }
-  shared_.open.fetch_add(1, std::memory_order_relaxed);
-  active_.push_back(c);
-  return c;
-}
-
 void Worker::pause_accepting(std::chrono::milliseconds retry) {
   if (!accepting_) return;
   accepting_ = false;

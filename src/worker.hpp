@@ -22,6 +22,20 @@
 
 namespace wire::detail {
 
+struct ResolveJob;
+class Worker;
+
+/// An outbound connection still being established: the addresses left to try, its one
+/// deadline, and the name lookup while it runs. Loop thread only.
+struct Dial {
+  ~Dial();
+  EventLoop* loop = nullptr;
+  std::vector<Endpoint> candidates;
+  std::size_t next = 0;  // the next candidate to try
+  EventLoop::TimerId timer = 0;
+  std::shared_ptr<ResolveJob> job;
+};
+
 /// What all workers of a server share.
 struct Shared {
   explicit Shared(const ServerOptions& o) : options(o), per_address(o.max_per_address) {}
@@ -111,7 +125,10 @@ class Worker {
   /// Adds a listening socket (TCP or Unix stream); a worker may accept on several.
   Result<void> add_listener(Socket listening);
   Result<void> set_udp(UdpSocket socket);
-  void set_handler(std::unique_ptr<Handler> handler) { handler_ = std::move(handler); }
+  void set_handler(std::unique_ptr<Handler> handler) {
+    handler_ = std::move(handler);
+    if (handler_) handler_->worker_ = this;
+  }
 
   EventLoop& loop() noexcept { return *loop_; }
   Handler& handler() noexcept { return *handler_; }
@@ -128,7 +145,11 @@ class Worker {
   void lingering(Connection* c) noexcept;
   void retry_read(Connection* c);
   void closed(Connection* c, bool was_lingering);
-  Result<Connection*> connect(const Endpoint& to);
+  // Outbound connections (outbound.cpp).
+  Result<Connection*> connect(const Endpoint& to, std::chrono::milliseconds timeout);
+  Result<Connection*> connect(std::string_view host_port, std::chrono::milliseconds timeout);
+  /// Its connect attempt failed with `error`: try the next address, else close with `error`.
+  void dial_failed(Connection* c, std::error_code error);
 
  private:
   struct Acceptor final : IoWatcher {
@@ -144,6 +165,8 @@ class Worker {
   void sweep();
   void arm_sweep();
   void stop_if_drained();
+  Connection* open_outbound(std::chrono::milliseconds timeout);
+  void dial_next(Connection* c, std::error_code last);
 
   Shared& shared_;
   std::unique_ptr<EventLoop> owned_loop_;  // null for a client-side worker

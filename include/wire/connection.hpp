@@ -9,7 +9,9 @@
 /// EventLoop::post() on loop().
 #include <cassert>
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -26,6 +28,7 @@ namespace detail {
 class Worker;
 class ConnectionList;
 class AsyncHost;
+struct Dial;
 }
 
 /// The unconsumed input of a connection, as on_data() sees it. Loop thread only.
@@ -78,11 +81,11 @@ class Connection final : private IoWatcher {
   /// Half-close: FIN once queued output is sent, while input is still delivered. send() then
   /// returns false. For handlers that keep a connection open after on_peer_shutdown().
   void shutdown_write() noexcept;
-  /// Opens an outbound TCP connection to `to` on this connection's loop. The new Connection
-  /// belongs to the same server and is handled by the same Handler: on_connect() once it is
-  /// established, or on_close(why) if it fails (refused, unreachable, idle timeout). Until
-  /// then send() queues. Fails at once only if no socket could be opened. Loop thread only.
-  Result<Connection*> connect(const Endpoint& to);
+  /// Opens an outbound TCP connection to `to` on this connection's loop: the same as
+  /// Handler::connect(to, timeout) (see there) on this connection's handler; zero timeout
+  /// means no deadline but idle_timeout. Loop thread only.
+  [[nodiscard]] Result<Connection*> connect(
+      const Endpoint& to, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   /// Stops calling on_data (the kernel's buffers then push back on the peer) until resumed.
   /// The runtime also does this by itself while the output queue is above the high-water mark.
@@ -160,6 +163,7 @@ class Connection final : private IoWatcher {
   Connection* next_ = nullptr;
   bool in_retry_ = false;       // on the worker's list of connections to read again
   bool counted_per_address_ = false;  // accepted: holds a slot of its address's cap
+  std::unique_ptr<detail::Dial> dial_;  // outbound, until established or closed
 };
 
 }  // namespace wire

@@ -8,6 +8,7 @@
 /// runs on that loop's thread, never concurrently with another callback of the same Handler.
 /// State shared between loops (a chat room) is the handler's to synchronise; EventLoop::post()
 /// is the way to reach a connection owned by another loop.
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <system_error>
 
 #include "wire/endpoint.hpp"
+#include "wire/error.hpp"
 #include "wire/socket.hpp"
 
 namespace wire {
@@ -25,6 +27,7 @@ class Input;
 class EventLoop;
 namespace detail {
 class UdpPort;
+class Worker;
 }
 
 /// Replies for the UDP path: datagrams queued here leave in one sendmmsg() per batch.
@@ -47,7 +50,8 @@ class DatagramSender {
 class Handler {
  public:
   virtual ~Handler() = default;
-  /// A TCP connection was accepted.
+  /// A TCP connection was accepted, or one this handler opened with connect() is established:
+  /// Connection::outbound() tells which.
   virtual void on_connect(Connection&) {}
   /// Bytes arrived: `input` holds them plus whatever earlier calls left unconsumed. Consume
   /// what you use; the rest is kept (up to ServerOptions::max_input) for the next call.
@@ -73,6 +77,29 @@ class Handler {
                            const Endpoint& from) {
     (void)out, (void)data, (void)from;
   }
+
+  /// Opens an outbound TCP connection from this handler's loop; no existing connection is
+  /// needed. It is this handler's like an accepted one: on_connect() once established
+  /// (outbound() true), or on_close(why) if it fails: timed_out when `timeout` passes first
+  /// (zero: no deadline but idle_timeout), else the connect error (connection_refused...).
+  /// send() queues until then. It counts against ServerOptions::max_connections. Fails at
+  /// once (no callback) only if that limit is reached (resource_unavailable_try_again) or the
+  /// handler is not running in a Server (operation_not_permitted); every other failure, even
+  /// one known at once (no socket, refused on loopback), comes as on_close() after the
+  /// current callback. Loop thread only: call it from a callback or from work post()ed to
+  /// the loop.
+  [[nodiscard]] Result<Connection*> connect(const Endpoint& to,
+                                            std::chrono::milliseconds timeout);
+  /// connect() to "host:port": the name is resolved off the loop (the resolver threads of
+  /// async_resolve()), then every address is tried in order within the one `timeout`; a
+  /// name that does not resolve ends in on_close() with the resolver's error. Malformed text
+  /// fails at once. peer() is empty until an address is being tried. Loop thread only.
+  [[nodiscard]] Result<Connection*> connect(std::string_view host_port,
+                                            std::chrono::milliseconds timeout);
+
+ private:
+  friend class detail::Worker;
+  detail::Worker* worker_ = nullptr;  // set when the runtime adopts the handler
 };
 
 /// Makes the Handler for one loop; called once per loop, on the thread that creates the server.

@@ -3,6 +3,8 @@
 // arriving later is never posted to a loop that may be gone, nor delivered to a dead frame.
 #include "wire/resolver.hpp"
 
+#include "resolve_job.hpp"
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -10,13 +12,6 @@
 
 namespace wire {
 namespace detail {
-
-struct ResolveJob {
-  std::string text;
-  EventLoop* loop = nullptr;           // guarded by the pool lock; null once abandoned
-  ResolveAwaiter* waiter = nullptr;    // loop thread only
-  Result<std::vector<Endpoint>> answer;
-};
 
 namespace {
 
@@ -64,7 +59,7 @@ class Pool {
       if (!job->loop) continue;  // abandoned while we resolved: drop the answer
       job->answer = std::move(answer);
       job->loop->post([job] {
-        if (job->waiter) job->waiter->answered(std::move(job->answer));
+        if (job->deliver) job->deliver(std::move(job->answer));
       });
     }
   }
@@ -79,6 +74,22 @@ class Pool {
 }  // namespace
 
 void set_resolver_hook(void (*h)()) { hook.store(h); }
+
+std::shared_ptr<ResolveJob> resolve_later(
+    std::string text, EventLoop& loop,
+    std::function<void(Result<std::vector<Endpoint>>)> deliver) {
+  auto job = std::make_shared<ResolveJob>();
+  job->text = std::move(text);
+  job->loop = &loop;
+  job->deliver = std::move(deliver);
+  Pool::get().submit(job);
+  return job;
+}
+
+void abandon(ResolveJob& job) noexcept {
+  job.deliver = nullptr;
+  Pool::get().abandon(job);
+}
 
 }  // namespace detail
 
@@ -98,11 +109,9 @@ bool ResolveAwaiter::await_ready() {
 
 bool ResolveAwaiter::start(detail::PromiseBase& p, std::coroutine_handle<> h) {
   if (!arm(p, h, timeout_)) return false;
-  job_ = std::make_shared<detail::ResolveJob>();
-  job_->text = text_;
-  job_->loop = loop_;
-  job_->waiter = this;
-  detail::Pool::get().submit(job_);
+  job_ = detail::resolve_later(text_, *loop_, [this](Result<std::vector<Endpoint>> answer) {
+    answered(std::move(answer));
+  });
   return true;
 }
 
@@ -115,8 +124,7 @@ void ResolveAwaiter::answered(Result<std::vector<Endpoint>> answer) {
 
 void ResolveAwaiter::stop() noexcept {
   if (!job_) return;
-  job_->waiter = nullptr;
-  detail::Pool::get().abandon(*job_);
+  detail::abandon(*job_);
   job_.reset();
 }
 

@@ -240,7 +240,7 @@ bool ConnectWait::start(PromiseBase& p, std::coroutine_handle<> h) {
   }
   AsyncHost& host = *p.host;
   if (!arm(p, h, timeout_)) return false;
-  auto c = host.worker().connect(to_);
+  auto c = host.worker().connect(to_, std::chrono::milliseconds(0));  // the wait has the deadline
   if (!c) {
     error_ = c.error();
     (void)disarm();
