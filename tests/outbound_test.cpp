@@ -84,10 +84,11 @@ struct Rig {
   Dialer* dialer = nullptr;
   std::unique_ptr<Server> server;
 
-  Rig() {
+  explicit Rig(std::size_t max_connections = 100) {
     ServerOptions o;
     o.tcp = Endpoint::loopback(Family::v4, 0);
     o.threads = 1;
+    o.max_connections = max_connections;
     server = start_server(o, [this](EventLoop&) {
       auto h = std::make_unique<Dialer>(seen);
       dialer = h.get();
@@ -168,6 +169,23 @@ TEST(Outbound, ANameThatDoesNotResolveEndsInTheResolversError) {
   std::lock_guard lock(rig.seen.mutex);
   EXPECT_EQ(rig.seen.start_error, "");
   EXPECT_EQ(rig.seen.reason, expected.error()) << rig.seen.reason.message();
+}
+
+TEST(Outbound, CountsAgainstMaxConnections) {
+  Rig rig(1);
+  ASSERT_TRUE(rig.server);
+  // The first, still resolving, holds the only slot: the second fails at once.
+  rig.dial([](Dialer& d) -> Result<Connection*> {
+    auto first = d.connect(std::string_view("no-such-host.invalid:80"), 10s);
+    if (!first) return first;
+    auto second = d.connect(std::string_view("no-such-host.invalid:80"), 10s);
+    if (second) return fail(std::make_error_code(std::errc::file_exists));  // not expected
+    return fail(second.error());
+  });
+  ASSERT_TRUE(rig.seen.wait_closed(20s));  // the first one ends with the resolver's error
+  std::lock_guard lock(rig.seen.mutex);
+  EXPECT_EQ(rig.seen.start_error,
+            std::make_error_code(std::errc::resource_unavailable_try_again).message());
 }
 
 TEST(Outbound, AHandlerOutsideAServerFailsAtOnce) {
