@@ -43,7 +43,6 @@ Worker::Worker(Shared& shared, EventLoop& loop)
       loop_(&loop),
       read_size_(shared.options.read_size),
       read_buffer_(new std::byte[shared.options.read_size]) {
-  acceptor_.worker = this;
   loop_->set_batch_end([this] { return batch_end(); });
   arm_sweep();  // lingering connections still need their timeout
 }
