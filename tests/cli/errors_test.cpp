@@ -131,7 +131,7 @@ TEST(CliErrors, CliElevensMessagesAreRestatedWithTheFix) {
   expect_one_line_error(run({wire_cmd, "-l", "8888"}), 2,
                         "wire: -l is netcat's: use 'wire tcp listen 8888'\n");
   expect_one_line_error(run({wire_cmd, "tcp"}), 2,
-                        "wire: tcp: give one of listen, connect (e.g. wire tcp listen --help)\n");
+                        "wire: tcp: give one of listen, connect, probe (e.g. wire tcp listen --help)\n");
   auto none = run({wire_cmd});
   EXPECT_EQ(none.code, 2);
   EXPECT_TRUE(none.err.starts_with("wire: give a command: udp, tcp,")) << none.err;
@@ -204,7 +204,7 @@ TEST(CliErrors, BrokenStdoutPipeIsNotASigpipeDeath) {
     auto line = server.read_line(Stream::err);
     ASSERT_TRUE(line) << "stderr ended before both lines";
     if (*line == "closed") closed = true;
-    else if (line->starts_with("listening on ")) at = Endpoint::parse(line->substr(13)).value();
+    else if (line->starts_with("listening on udp ")) at = Endpoint::parse(line->substr(17)).value();
   }
   auto send = run({wire_cmd, "udp", "send", at->to_string(), "x"});
   ASSERT_EQ(send.code, 0);
