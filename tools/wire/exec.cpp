@@ -239,6 +239,7 @@ class ExecServer {
     }
     if (o_.verbose) log("connection from {}: pid {}", peer, *pid);
     started_ = true;
+    if (!o_.keep_open) listener_.close();  // later clients are refused, not left queued
     children_.push_back(Child{.pid = *pid, .connection = std::move(connection),
                               .peer = std::move(peer), .started = clock::now(), .term_sent = {},
                               .kill_sent = false});
