@@ -270,7 +270,8 @@ void add_exec_flags(CLI::App& command, std::string& exec, std::string& sh_exec, 
   auto* plain = command.add_option(
       "--exec", exec,
       "Run CMD per connection, the connection as its stdin and stdout (stderr stays wire's). "
-      "CMD is split on whitespace and run from PATH, no shell: no quotes, $, * or |");
+      "CMD is split on whitespace and run from PATH, no shell: no quotes, $, * or |. Without -k "
+      "wire exits with the child's status (128+N if signal N ended it)");
   auto* shell = command.add_option("--sh-exec", sh_exec,
                                    "As --exec, through /bin/sh -c CMD (quotes, pipes, $x)");
   plain->excludes(shell);
