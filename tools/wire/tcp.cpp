@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "command.hpp"
+#include "exec.hpp"
 #include "framed_relay.hpp"
 #include "relay.hpp"
 #include "tls_options.hpp"
@@ -23,6 +24,8 @@ struct ListenOptions {
   std::string frame;  ///< "", "line" or "length" (--frame)
   std::size_t max_message = default_max_message;
   TlsFlags tls;
+  std::string exec, sh_exec;  ///< --exec / --sh-exec: a child per connection (exec.hpp)
+  ExecOptions exec_options;
 };
 
 struct ConnectOptions {
@@ -77,6 +80,7 @@ int tcp_listen(const ListenOptions& o) {
   auto listener = TcpListener::listen(found->front(), {.backlog = o.backlog});
   if (!listener)
     return report(fmt::format("cannot listen on {}", found->front().to_string()), listener.error());
+  if (!o.exec_options.argv.empty()) return exec_listen(*listener, o.exec_options);
   auto self = listener->local_endpoint();
   if (!self) return report("local address", self.error());
   if (o.verbose) log("listening on {}", self->to_string());
@@ -249,10 +253,14 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       ->check(whole_in(1, std::uint64_t{1} << 24));
   add_frame_options(*listen, lo->frame, lo->max_message);
   add_tls_server_flags(*listen, lo->tls);
+  add_exec_flags(*listen, lo->exec, lo->sh_exec, lo->exec_options);
   listen->callback([&action, lo] {
     action = [lo] {
       lo->address = join_host_port(lo->address, lo->port);
       if (auto bad = address_usage_error(lo->address)) return *bad;
+      if (auto bad = exec_usage_error(lo->exec, lo->sh_exec, lo->keep_open, lo->verbose,
+                                      !lo->frame.empty() || lo->tls.enabled, lo->exec_options))
+        return *bad;
       return tcp_listen(*lo);
     };
   });
