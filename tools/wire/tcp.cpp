@@ -8,34 +8,11 @@
 #include "command.hpp"
 #include "framed_relay.hpp"
 #include "relay.hpp"
+#include "tcp.hpp"
 #include "tls_options.hpp"
 
 namespace wire::cli {
 namespace {
-
-struct ListenOptions {
-  std::string address;
-  std::string port;  ///< netcat's form: `listen HOST PORT`
-  bool keep_open = false;
-  bool verbose = false;
-  int backlog = 128;
-  std::size_t buffer_size = 65536;
-  std::string frame;  ///< "", "line" or "length" (--frame)
-  std::size_t max_message = default_max_message;
-  TlsFlags tls;
-};
-
-struct ConnectOptions {
-  std::string address;
-  std::optional<std::string> message;
-  std::string from;
-  double timeout = 0;
-  bool verbose = false;
-  std::size_t buffer_size = 65536;
-  std::string frame;
-  std::size_t max_message = default_max_message;
-  TlsFlags tls;
-};
 
 // The seed's lines end in a newline; log_line adds its own.
 void log_seed_line(std::string_view line) {
@@ -69,6 +46,8 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
   return exit_ok;
 }
 
+}  // namespace
+
 int tcp_listen(const ListenOptions& o) {
   std::optional<TlsContext> tls_context;
   if (o.tls.enabled && !(tls_context = make_server_context(o.tls))) return exit_failure;
@@ -80,11 +59,13 @@ int tcp_listen(const ListenOptions& o) {
   auto self = listener->local_endpoint();
   if (!self) return report("local address", self.error());
   if (o.verbose) log("listening on {}", self->to_string());
+  if (o.on_listening) o.on_listening(*self);
 
   bool input_done = false;
   do {
     auto accepted = listener->accept();
     if (!accepted) return report("accept", accepted.error());
+    if (o.on_accepted) o.on_accepted(accepted->peer);
     if (!o.frame.empty()) {
       if (int rc = listen_framed(o, *accepted, *self, input_done); rc != exit_ok || !o.keep_open)
         return rc;
@@ -115,6 +96,8 @@ int tcp_listen(const ListenOptions& o) {
   } while (o.keep_open);
   return exit_ok;
 }
+
+namespace {
 
 // Connects as --from and --timeout say; the error line names the step that failed.
 std::optional<TcpStream> connect_or_report(const ConnectOptions& o) {
@@ -176,12 +159,15 @@ int connect_framed(const ConnectOptions& o, TcpStream& stream, const Endpoint& s
   return exit_ok;
 }
 
+}  // namespace
+
 int tcp_connect(const ConnectOptions& o) {
   auto stream = connect_or_report(o);
   if (!stream) return exit_failure;
   auto self = stream->local_endpoint();
   auto peer = stream->peer_endpoint();
   if (!self || !peer) return report("connection", (self ? peer.error() : self.error()));
+  if (o.on_connected) o.on_connected(*peer);
 
   if (!o.frame.empty()) return connect_framed(o, *stream, *self, *peer);
   RelayHooks hooks;
@@ -211,6 +197,8 @@ int tcp_connect(const ConnectOptions& o) {
   }
   return exit_ok;
 }
+
+namespace {
 
 void add_frame_options(CLI::App& command, std::string& frame, std::size_t& max_message) {
   command
