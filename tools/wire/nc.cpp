@@ -81,6 +81,7 @@ int unix_listen(const NcOptions& o, const std::string& path) {
   auto listener = UnixListener::listen(*local);
   if (!listener) return report(fmt::format("cannot listen on {}", path), listener.error());
   if (o.verbose) log("Bound on {}", path);
+  if (o.verbose) log("Listening on {}", path);
   bool input_done = false;
   do {
     auto stream = listener->accept();
