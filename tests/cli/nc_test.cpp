@@ -175,6 +175,20 @@ TEST(CliNc, ListenRelaysOneClient) {
   }
 }
 
+// nc -l -N quits when its client half-closes, though its own stdin is still open.
+TEST(CliNc, ListenDashNQuitsWhenTheClientHalfCloses) {
+  for (bool wire : {false, true}) {
+    Process listener = Process::start(nc(wire, {"-l", "-N", "-v", "-n", "127.0.0.1", "0"}));
+    auto line = listener.read_line(Stream::err);
+    ASSERT_TRUE(line && line->starts_with("Listening on ")) << line.value_or("none");
+    const std::string port = std::to_string(last_word_port(line));
+    auto client = run(nc(false, {"-N", "127.0.0.1", port}), "bye\n");
+    EXPECT_EQ(client.code, 0) << wire << client.err;
+    EXPECT_EQ(listener.wait(), 0) << wire;  // stdin was never closed
+    EXPECT_EQ(listener.read_all(Stream::out), "bye\n") << wire;
+  }
+}
+
 TEST(CliNc, ListenKeepOpenServesOneClientAfterAnother) {
   for (bool wire : {false, true}) {
     Process listener = Process::start(nc(wire, {"-l", "-k", "-v", "-n", "127.0.0.1", "0"}));

@@ -87,7 +87,8 @@ int unix_listen(const NcOptions& o, const std::string& path) {
     auto stream = listener->accept();
     if (!stream) return report("accept", stream.error());
     if (o.verbose) log("Connection received on {}", path);
-    if (int rc = relay_unix(*stream, path, o.keep, input_done); rc != exit_ok && !o.keep) return rc;
+    const int rc = relay_unix(*stream, path, o.keep || o.shutdown, input_done);
+    if (rc != exit_ok && !o.keep) return rc;
   } while (o.keep);
   return exit_ok;
 }
@@ -172,6 +173,7 @@ int run_listen(const NcOptions& o) {
   lo.address = join_host_port(host, port);
   if (auto bad = address_usage_error(lo.address)) return *bad;
   lo.keep_open = o.keep;
+  lo.end_on_peer_close = o.shutdown;  // nc -l -N quits when its client half-closes
   if (o.verbose) {
     lo.on_listening = [](const Endpoint& self) {
       log("Listening on {} {}", self.host(), self.port());

@@ -35,7 +35,7 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
   }
   FramedRelayOptions fo{.codec = frame_codec(o.frame, o.max_message), .input_fd = STDIN_FILENO,
                         .output_fd = STDOUT_FILENO, .buffer_size = o.buffer_size,
-                        .end_on_peer_close = o.keep_open};
+                        .end_on_peer_close = o.keep_open || o.end_on_peer_close};
   std::uint64_t rejected = 0;
   if (auto r = framed_relay(accepted.stream, fo, hooks, input_done, rejected); !r) {
     reset(accepted.stream);
@@ -77,7 +77,8 @@ int tcp_listen(const ListenOptions& o) {
         log_seed_line(received_line(*self, data, accepted->peer));
       };
     }
-    RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = o.keep_open,
+    RelayOptions ro{.buffer_size = o.buffer_size,
+                    .end_on_peer_close = o.keep_open || o.end_on_peer_close,
                     .from_network = {}, .from_input = {}};
     if (tls_context) {
       auto served = serve_tls(o.tls, *tls_context, *accepted, ro, hooks, o.verbose, input_done);

@@ -14,6 +14,7 @@ struct ListenOptions {
   std::string address;
   std::string port;  ///< netcat's form: `listen HOST PORT`
   bool keep_open = false;
+  bool end_on_peer_close = false;  ///< done when the client half-closes (nc -l -N)
   bool verbose = false;
   int backlog = 128;
   std::size_t buffer_size = 65536;
