@@ -9,36 +9,11 @@
 #include "exec.hpp"
 #include "framed_relay.hpp"
 #include "relay.hpp"
+#include "tcp.hpp"
 #include "tls_options.hpp"
 
 namespace wire::cli {
 namespace {
-
-struct ListenOptions {
-  std::string address;
-  std::string port;  ///< netcat's form: `listen HOST PORT`
-  bool keep_open = false;
-  bool verbose = false;
-  int backlog = 128;
-  std::size_t buffer_size = 65536;
-  std::string frame;  ///< "", "line" or "length" (--frame)
-  std::size_t max_message = default_max_message;
-  TlsFlags tls;
-  std::string exec, sh_exec;  ///< --exec / --sh-exec: a child per connection (exec.hpp)
-  ExecOptions exec_options;
-};
-
-struct ConnectOptions {
-  std::string address;
-  std::optional<std::string> message;
-  std::string from;
-  double timeout = 0;
-  bool verbose = false;
-  std::size_t buffer_size = 65536;
-  std::string frame;
-  std::size_t max_message = default_max_message;
-  TlsFlags tls;
-};
 
 // The seed's lines end in a newline; log_line adds its own.
 void log_seed_line(std::string_view line) {
@@ -61,7 +36,7 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
   }
   FramedRelayOptions fo{.codec = frame_codec(o.frame, o.max_message), .input_fd = STDIN_FILENO,
                         .output_fd = STDOUT_FILENO, .buffer_size = o.buffer_size,
-                        .end_on_peer_close = o.keep_open};
+                        .end_on_peer_close = o.keep_open || o.end_on_peer_close};
   std::uint64_t rejected = 0;
   if (auto r = framed_relay(accepted.stream, fo, hooks, input_done, rejected); !r) {
     reset(accepted.stream);
@@ -71,6 +46,8 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
   }
   return exit_ok;
 }
+
+}  // namespace
 
 int tcp_listen(const ListenOptions& o) {
   std::optional<TlsContext> tls_context;
@@ -84,11 +61,13 @@ int tcp_listen(const ListenOptions& o) {
   auto self = listener->local_endpoint();
   if (!self) return report("local address", self.error());
   if (o.verbose) log("listening on {}", self->to_string());
+  if (o.on_listening) o.on_listening(*self);
 
   bool input_done = false;
   do {
     auto accepted = listener->accept();
     if (!accepted) return report("accept", accepted.error());
+    if (o.on_accepted) o.on_accepted(accepted->peer);
     if (!o.frame.empty()) {
       if (int rc = listen_framed(o, *accepted, *self, input_done); rc != exit_ok || !o.keep_open)
         return rc;
@@ -100,7 +79,8 @@ int tcp_listen(const ListenOptions& o) {
         log_seed_line(received_line(*self, data, accepted->peer));
       };
     }
-    RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = o.keep_open,
+    RelayOptions ro{.buffer_size = o.buffer_size,
+                    .end_on_peer_close = o.keep_open || o.end_on_peer_close,
                     .from_network = {}, .from_input = {}};
     if (tls_context) {
       auto served = serve_tls(o.tls, *tls_context, *accepted, ro, hooks, o.verbose, input_done);
@@ -119,6 +99,8 @@ int tcp_listen(const ListenOptions& o) {
   } while (o.keep_open);
   return exit_ok;
 }
+
+namespace {
 
 // Connects as --from and --timeout say; the error line names the step that failed.
 std::optional<TcpStream> connect_or_report(const ConnectOptions& o) {
@@ -180,12 +162,15 @@ int connect_framed(const ConnectOptions& o, TcpStream& stream, const Endpoint& s
   return exit_ok;
 }
 
+}  // namespace
+
 int tcp_connect(const ConnectOptions& o) {
   auto stream = connect_or_report(o);
   if (!stream) return exit_failure;
   auto self = stream->local_endpoint();
   auto peer = stream->peer_endpoint();
   if (!self || !peer) return report("connection", (self ? peer.error() : self.error()));
+  if (o.on_connected) o.on_connected(*peer);
 
   if (!o.frame.empty()) return connect_framed(o, *stream, *self, *peer);
   RelayHooks hooks;
@@ -215,6 +200,8 @@ int tcp_connect(const ConnectOptions& o) {
   }
   return exit_ok;
 }
+
+namespace {
 
 void add_frame_options(CLI::App& command, std::string& frame, std::size_t& max_message) {
   command
