@@ -232,7 +232,10 @@ void UdpRelay::sweep() {
   if (idle.count() > 0) {
     std::vector<std::string> expired;
     for (auto& [key, f] : flows_)
-      if (loop_.now() - f->last_active >= idle) expired.push_back(key);
+      // In milliseconds: a huge idle_timeout in the clock's nanoseconds would overflow.
+      if (std::chrono::duration_cast<std::chrono::milliseconds>(loop_.now() - f->last_active) >=
+          idle)
+        expired.push_back(key);
     for (auto& key : expired) drop_flow(key);
   }
   arm_sweep();

@@ -5,7 +5,9 @@
 /// until on_close() returns.
 ///
 /// Thread-safety: a Connection belongs to the loop thread that accepted it; call its methods only
-/// there (checked with assert() in debug builds). Other threads reach it through
+/// there (checked with assert() inside libwire, so only when libwire itself is built without
+/// NDEBUG, as the Debug, asan and tsan presets build it: a debug build of your program linking a
+/// release libwire does not check). Other threads reach it through
 /// EventLoop::post() on loop().
 #include <cassert>
 #include <cstddef>

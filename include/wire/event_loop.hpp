@@ -6,7 +6,9 @@
 ///
 /// Thread-safety: a loop belongs to the thread inside run(). Only post() and stop() may be called
 /// from other threads; every other method must be called on the loop's thread (checked with
-/// assert() in debug builds). Before run() starts and after it returns, whoever holds the loop
+/// assert() inside libwire, so only when libwire itself is built without NDEBUG, as the Debug,
+/// asan and tsan presets build it: a debug build of your program linking a release libwire does
+/// not check). Before run() starts and after it returns, whoever holds the loop
 /// may call anything (set-up and tear-down).
 #include <atomic>
 #include <chrono>

@@ -129,7 +129,7 @@ TEST(CliErrors, UsageErrorsExitTwo) {
 
 TEST(CliErrors, CliElevensMessagesAreRestatedWithTheFix) {
   expect_one_line_error(run({wire_cmd, "-l", "8888"}), 2,
-                        "wire: -l is netcat's: use 'wire tcp listen 8888'\n");
+                        "wire: -l is netcat's: use 'wire tcp listen 8888' or 'wire nc -l 8888'\n");
   expect_one_line_error(run({wire_cmd, "tcp"}), 2,
                         "wire: tcp: give one of listen, connect, probe (e.g. wire tcp listen --help)\n");
   auto none = run({wire_cmd});

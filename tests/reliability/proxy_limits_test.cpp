@@ -266,5 +266,21 @@ TEST(ProxyLimits, StderrGoneNeverStopsTheProxy) {
   EXPECT_EQ(echo.process.wait(), 0);
 }
 
+// A closed terminal (SIGHUP) drains the proxy like SIGTERM: the report, exit 0 (it used to kill
+// the proxy with no report and reset the sessions).
+TEST(ProxyLimits, SighupDrainsAndReports) {
+  auto echo = serve("echo");
+  ASSERT_TRUE(echo.tcp);
+  auto proxy = start_wire({"proxy", "127.0.0.1:0", echo.tcp->to_string(), "-t", "1"});
+  ASSERT_TRUE(proxy.tcp);
+  EXPECT_TRUE(echo_roundtrip(*proxy.tcp));
+  proxy.process.signal(SIGHUP);
+  EXPECT_EQ(proxy.process.wait(), 0);
+  EXPECT_NE(proxy.process.read_all(test::Stream::err).find("proxy: connections=1 "),
+            std::string::npos);
+  echo.process.signal(SIGTERM);
+  EXPECT_EQ(echo.process.wait(), 0);
+}
+
 }  // namespace
 }  // namespace wire::reliability

@@ -32,6 +32,7 @@ void add_bench_commands(CLI::App& app, Action& action);
 void add_serve_command(CLI::App& app, Action& action);
 void add_proxy_command(CLI::App& app, Action& action);
 void add_probe_command(CLI::App& app, Action& action);  // under tcp: call after add_tcp_commands
+void add_nc_command(CLI::App& app, Action& action);
 
 /// Writes one diagnostic line (a newline is added) to stderr, best effort: never throws; one
 /// unbuffered write(2) per line (lines from several threads do not interleave); a failed write

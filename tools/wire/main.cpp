@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   wire::cli::add_serve_command(app, action);
   wire::cli::add_proxy_command(app, action);
   wire::cli::add_probe_command(app, action);
+  wire::cli::add_nc_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -12,18 +12,10 @@
 #include <vector>
 
 #include "command.hpp"
+#include "probe.hpp"
 
 namespace wire::cli {
 namespace {
-
-struct ProbeOptions {
-  std::string host;
-  std::string ports;
-  double timeout = 2.0;
-  int concurrency = 256;
-};
-
-enum class Outcome : std::uint8_t { pending, open, closed, timeout };
 
 // "80,443,8000-8100" into sorted, distinct ports; nullopt on anything else.
 std::optional<std::vector<std::uint16_t>> parse_ports(std::string_view text) {
@@ -56,6 +48,8 @@ struct Probe {
   Endpoint host;
   std::vector<std::uint16_t> ports;
   std::vector<Outcome> outcomes;
+  std::vector<std::error_code> errors;  // why each closed or timed-out port failed
+  std::function<void(std::uint16_t, Outcome, std::error_code)> on_outcome;
   std::chrono::milliseconds timeout{0};
   std::size_t next = 0;     // the next port a worker takes
   std::size_t printed = 0;  // outcomes printed so far, in port order
@@ -65,6 +59,10 @@ struct Probe {
       const char* word = outcomes[printed] == Outcome::open     ? "open"
                          : outcomes[printed] == Outcome::closed ? "closed"
                                                                 : "timeout";
+      if (on_outcome) {
+        on_outcome(ports[printed], outcomes[printed], errors[printed]);
+        continue;
+      }
       fmt::print("{} {}\n", word, ports[printed]);
     }
   }
@@ -83,7 +81,7 @@ Task<Result<void>> worker(Probe& p) {
     if (s) {
       p.outcomes[i] = Outcome::open;
       s->reset();  // nothing to say: no FIN handshake to wait for
-    } else if (s.error() == std::errc::timed_out) {
+    } else if (p.errors[i] = s.error(); s.error() == std::errc::timed_out) {
       p.outcomes[i] = Outcome::timeout;
     } else if (is_local_failure(s.error())) {
       co_return fail(s.error());  // cancels the other workers: the answers would be wrong
@@ -108,6 +106,8 @@ Task<int> probe(const ProbeOptions& o, std::vector<std::uint16_t> ports) {
   p.ports = std::move(ports);
   p.timeout = seconds(o.timeout);
   p.outcomes.assign(p.ports.size(), Outcome::pending);
+  p.errors.assign(p.ports.size(), {});
+  p.on_outcome = o.on_outcome;
   TaskGroup workers;
   const auto n = std::min<std::size_t>(static_cast<std::size_t>(o.concurrency), p.ports.size());
   for (std::size_t i = 0; i < n; ++i) workers.spawn(worker(p));
@@ -118,6 +118,8 @@ Task<int> probe(const ProbeOptions& o, std::vector<std::uint16_t> ports) {
   co_return any_open ? exit_ok : exit_failure;
 }
 
+}  // namespace
+
 int run_probe(const ProbeOptions& o) {
   auto ports = parse_ports(o.ports);
   if (!ports)
@@ -127,8 +129,6 @@ int run_probe(const ProbeOptions& o) {
   if (!loop) return report("event loop", loop.error());
   return run(**loop, probe(o, std::move(*ports)));
 }
-
-}  // namespace
 
 void add_probe_command(CLI::App& app, Action& action) {
   auto* tcp = app.get_subcommand("tcp");

@@ -97,7 +97,7 @@ std::optional<ProxyOptions> proxy_options(const ProxyCommand& c) {
   return o;
 }
 
-// Waits for SIGINT/SIGTERM, printing the report on each SIGUSR1 meanwhile.
+// Waits for SIGINT/SIGTERM/SIGHUP, printing the report on each SIGUSR1 meanwhile.
 void serve_until_stopped(Proxy& proxy, const sigset_t& signals) {
   for (;;) {
     const int sig = ::sigwaitinfo(&signals, nullptr);
@@ -122,6 +122,11 @@ int run_proxy(const ProxyCommand& c) {
   sigset_t signals;
   sigemptyset(&signals);
   for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, s);
+  // A closed terminal (SIGHUP) drains like SIGTERM, unless SIGHUP was ignored at start (nohup):
+  // a blocked signal would be queued even though ignored, so it is only added when it counts.
+  struct sigaction hup {};
+  if (::sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN)
+    sigaddset(&signals, SIGHUP);
   // Blocked before the loops start, so their threads inherit the mask and only sigwait sees them.
   ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (auto r = (*proxy)->start(); !r) {

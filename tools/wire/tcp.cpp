@@ -6,36 +6,14 @@
 #include <memory>
 
 #include "command.hpp"
+#include "exec.hpp"
 #include "framed_relay.hpp"
 #include "relay.hpp"
+#include "tcp.hpp"
 #include "tls_options.hpp"
 
 namespace wire::cli {
 namespace {
-
-struct ListenOptions {
-  std::string address;
-  std::string port;  ///< netcat's form: `listen HOST PORT`
-  bool keep_open = false;
-  bool verbose = false;
-  int backlog = 128;
-  std::size_t buffer_size = 65536;
-  std::string frame;  ///< "", "line" or "length" (--frame)
-  std::size_t max_message = default_max_message;
-  TlsFlags tls;
-};
-
-struct ConnectOptions {
-  std::string address;
-  std::optional<std::string> message;
-  std::string from;
-  double timeout = 0;
-  bool verbose = false;
-  std::size_t buffer_size = 65536;
-  std::string frame;
-  std::size_t max_message = default_max_message;
-  TlsFlags tls;
-};
 
 // The seed's lines end in a newline; log_line adds its own.
 void log_seed_line(std::string_view line) {
@@ -58,7 +36,7 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
   }
   FramedRelayOptions fo{.codec = frame_codec(o.frame, o.max_message), .input_fd = STDIN_FILENO,
                         .output_fd = STDOUT_FILENO, .buffer_size = o.buffer_size,
-                        .end_on_peer_close = o.keep_open};
+                        .end_on_peer_close = o.keep_open || o.end_on_peer_close};
   std::uint64_t rejected = 0;
   if (auto r = framed_relay(accepted.stream, fo, hooks, input_done, rejected); !r) {
     reset(accepted.stream);
@@ -69,6 +47,8 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
   return exit_ok;
 }
 
+}  // namespace
+
 int tcp_listen(const ListenOptions& o) {
   std::optional<TlsContext> tls_context;
   if (o.tls.enabled && !(tls_context = make_server_context(o.tls))) return exit_failure;
@@ -77,14 +57,17 @@ int tcp_listen(const ListenOptions& o) {
   auto listener = TcpListener::listen(found->front(), {.backlog = o.backlog});
   if (!listener)
     return report(fmt::format("cannot listen on {}", found->front().to_string()), listener.error());
+  if (!o.exec_options.argv.empty()) return exec_listen(*listener, o.exec_options);
   auto self = listener->local_endpoint();
   if (!self) return report("local address", self.error());
   if (o.verbose) log("listening on {}", self->to_string());
+  if (o.on_listening) o.on_listening(*self);
 
   bool input_done = false;
   do {
     auto accepted = listener->accept();
     if (!accepted) return report("accept", accepted.error());
+    if (o.on_accepted) o.on_accepted(accepted->peer);
     if (!o.frame.empty()) {
       if (int rc = listen_framed(o, *accepted, *self, input_done); rc != exit_ok || !o.keep_open)
         return rc;
@@ -96,7 +79,8 @@ int tcp_listen(const ListenOptions& o) {
         log_seed_line(received_line(*self, data, accepted->peer));
       };
     }
-    RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = o.keep_open,
+    RelayOptions ro{.buffer_size = o.buffer_size,
+                    .end_on_peer_close = o.keep_open || o.end_on_peer_close,
                     .from_network = {}, .from_input = {}};
     if (tls_context) {
       auto served = serve_tls(o.tls, *tls_context, *accepted, ro, hooks, o.verbose, input_done);
@@ -115,6 +99,8 @@ int tcp_listen(const ListenOptions& o) {
   } while (o.keep_open);
   return exit_ok;
 }
+
+namespace {
 
 // Connects as --from and --timeout say; the error line names the step that failed.
 std::optional<TcpStream> connect_or_report(const ConnectOptions& o) {
@@ -176,12 +162,15 @@ int connect_framed(const ConnectOptions& o, TcpStream& stream, const Endpoint& s
   return exit_ok;
 }
 
+}  // namespace
+
 int tcp_connect(const ConnectOptions& o) {
   auto stream = connect_or_report(o);
   if (!stream) return exit_failure;
   auto self = stream->local_endpoint();
   auto peer = stream->peer_endpoint();
   if (!self || !peer) return report("connection", (self ? peer.error() : self.error()));
+  if (o.on_connected) o.on_connected(*peer);
 
   if (!o.frame.empty()) return connect_framed(o, *stream, *self, *peer);
   RelayHooks hooks;
@@ -211,6 +200,8 @@ int tcp_connect(const ConnectOptions& o) {
   }
   return exit_ok;
 }
+
+namespace {
 
 void add_frame_options(CLI::App& command, std::string& frame, std::size_t& max_message) {
   command
@@ -249,10 +240,14 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       ->check(whole_in(1, std::uint64_t{1} << 24));
   add_frame_options(*listen, lo->frame, lo->max_message);
   add_tls_server_flags(*listen, lo->tls);
+  add_exec_flags(*listen, lo->exec, lo->sh_exec, lo->exec_options);
   listen->callback([&action, lo] {
     action = [lo] {
       lo->address = join_host_port(lo->address, lo->port);
       if (auto bad = address_usage_error(lo->address)) return *bad;
+      if (auto bad = exec_usage_error(lo->exec, lo->sh_exec, lo->keep_open, lo->verbose,
+                                      !lo->frame.empty() || lo->tls.enabled, lo->exec_options))
+        return *bad;
       return tcp_listen(*lo);
     };
   });

@@ -9,24 +9,10 @@
 #include <vector>
 
 #include "command.hpp"
+#include "udp.hpp"
 
 namespace wire::cli {
 namespace {
-
-struct SendOptions {
-  std::string address;
-  std::optional<std::string> message;
-  std::string from;
-  double wait_reply = 0;
-};
-
-struct RecvOptions {
-  std::string address;
-  std::size_t count = 0;
-  std::size_t buffer_size = 1024;
-  bool raw = false;
-  bool verbose = false;
-};
 
 // Waits for one reply and prints it as the seed prints a received message.
 int print_reply(UdpSocket& socket, const Endpoint& self, std::chrono::milliseconds wait) {
@@ -45,6 +31,7 @@ int send_one(UdpSocket& socket, std::span<const std::byte> message, const Endpoi
              const SendOptions& o) {
   if (auto n = socket.send(message); !n)
     return report(fmt::format("cannot send to {}", peer.to_string()), n.error());
+  if (o.raw) return exit_ok;
   auto self = socket.local_endpoint();
   if (!self) return report("local address", self.error());
   if (auto w = write_all(STDOUT_FILENO, as_bytes(sent_line(*self, message, peer))); !w)
@@ -52,6 +39,8 @@ int send_one(UdpSocket& socket, std::span<const std::byte> message, const Endpoi
   if (o.wait_reply > 0) return print_reply(socket, *self, seconds(o.wait_reply));
   return exit_ok;
 }
+
+}  // namespace
 
 int udp_send(const SendOptions& o) {
   auto peers = resolve_or_report(o.address);
@@ -122,8 +111,6 @@ int udp_recv(const RecvOptions& o) {
   }
   return exit_ok;
 }
-
-}  // namespace
 
 void add_udp_commands(CLI::App& app, Action& action) {
   auto* udp = app.add_subcommand("udp",

@@ -1,0 +1,30 @@
+#pragma once
+// wire udp send / recv's options and runners, shared with `wire nc -u`, which maps onto them.
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace wire::cli {
+
+struct SendOptions {
+  std::string address;
+  std::optional<std::string> message;
+  std::string from;
+  double wait_reply = 0;
+  bool raw = false;  ///< print nothing per datagram (wire nc -u)
+};
+
+struct RecvOptions {
+  std::string address;
+  std::size_t count = 0;
+  std::size_t buffer_size = 1024;
+  bool raw = false;
+  bool verbose = false;
+};
+
+/// Sends as `wire udp send` does; returns the exit code.
+int udp_send(const SendOptions& o);
+/// Receives as `wire udp recv` does; returns the exit code.
+int udp_recv(const RecvOptions& o);
+
+}  // namespace wire::cli
