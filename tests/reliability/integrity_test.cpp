@@ -22,7 +22,10 @@ Outcome stream_through(const Endpoint& at, std::uint64_t size) {
   Outcome o;
   auto s = TcpStream::connect(at, {.local = std::nullopt, .timeout = 5s});
   if (!s) return o;
-  (void)s->set_receive_timeout(30s);  // a stall fails the test instead of hanging it
+  // A stall fails the test instead of hanging it, on both sides: a sender blocked in send()
+  // would otherwise keep join() waiting after the reader gave up.
+  (void)s->set_receive_timeout(30s);
+  (void)s->set_send_timeout(30s);
   const auto start = std::chrono::steady_clock::now();
   std::thread sender([&] {
     Sha256 sha;
