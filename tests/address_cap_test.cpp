@@ -1,6 +1,6 @@
-// AddressCap (the runtime's per-address connection counts, src/address_cap.cpp): what counts as
+// AddressCap (the runtime's per-address connection counts, src/runtime/address_cap.cpp): what counts as
 // one address, that the limit holds from many threads at once, and that the table empties.
-#include "../src/address_cap.hpp"
+#include "../src/runtime/address_cap.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

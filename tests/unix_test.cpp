@@ -1,4 +1,4 @@
-// Unix domain sockets (src/unix.cpp): streams and datagrams on files and abstract names, the
+// Unix domain sockets (src/core/unix.cpp): streams and datagrams on files and abstract names, the
 // socket file's life (stale replaced, live refused, mode, removed on close), peer credentials,
 // the server runtime on a Unix address, and peers nobody here wrote: OpenBSD nc, socat and
 // Python, as client and as server, stream and datagram, 1 MiB compared byte for byte.

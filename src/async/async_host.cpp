@@ -1,6 +1,6 @@
 // AsyncHost: Connection callbacks become resumptions of the coroutines waiting on a stream.
 // Every resumption is the last thing a callback does: the resumed task may destroy its stream.
-#include "async_host.hpp"
+#include "async/async_host.hpp"
 
 #include <vector>
 

@@ -12,7 +12,7 @@
 #include "wire/connection.hpp"
 #include "wire/handler.hpp"
 #include "wire/task.hpp"
-#include "../worker.hpp"
+#include "runtime/worker.hpp"
 
 namespace wire::detail {
 

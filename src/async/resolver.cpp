@@ -3,7 +3,7 @@
 // arriving later is never posted to a loop that may be gone, nor delivered to a dead frame.
 #include "wire/resolver.hpp"
 
-#include "resolve_job.hpp"
+#include "async/resolve_job.hpp"
 
 #include <condition_variable>
 #include <deque>

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "async_host.hpp"
+#include "async/async_host.hpp"
 #include "wire/resolver.hpp"
 
 namespace wire {

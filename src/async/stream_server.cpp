@@ -1,7 +1,7 @@
 // Coroutine servers: each loop's Handler is an AsyncHost holding a copy of the session.
 #include "wire/stream_server.hpp"
 
-#include "async_host.hpp"
+#include "async/async_host.hpp"
 
 namespace wire {
 

@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cstdint>
 
-#include "tls_internal.hpp"
+#include "tls/tls_internal.hpp"
 
 namespace wire::tls_detail {
 namespace {

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <variant>
 
-#include "tls_internal.hpp"
+#include "tls/tls_internal.hpp"
 
 namespace wire {
 

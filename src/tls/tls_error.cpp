@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "tls_internal.hpp"
+#include "tls/tls_internal.hpp"
 
 namespace wire {
 namespace {

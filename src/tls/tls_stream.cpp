@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-#include "tls_internal.hpp"
+#include "tls/tls_internal.hpp"
 
 namespace wire {
 

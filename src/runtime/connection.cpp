@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "worker.hpp"
+#include "runtime/worker.hpp"
 
 namespace wire {
 namespace {

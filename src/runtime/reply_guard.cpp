@@ -1,5 +1,5 @@
 // ReplyGuard: the destinations a UDP reply may never go to (see reply_guard.hpp).
-#include "reply_guard.hpp"
+#include "runtime/reply_guard.hpp"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>

@@ -1,6 +1,6 @@
 // The chat room (chat_room.hpp): members, batched delivery across loops, and the flow control
 // that pauses senders instead of dropping readers.
-#include "chat_room.hpp"
+#include "services/chat_room.hpp"
 
 #include <algorithm>
 #include <cstring>

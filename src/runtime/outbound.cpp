@@ -10,7 +10,7 @@
 #include <cerrno>
 
 #include "async/resolve_job.hpp"
-#include "worker.hpp"
+#include "runtime/worker.hpp"
 
 namespace wire {
 namespace detail {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "proxy_relays.hpp"
+#include "proxy/proxy_relays.hpp"
 #include "wire/event_loop.hpp"
 #include "wire/udp.hpp"
 

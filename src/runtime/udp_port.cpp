@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "worker.hpp"
+#include "runtime/worker.hpp"
 
 namespace wire {
 

@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "address_cap.hpp"
+#include "runtime/address_cap.hpp"
 #include "wire/byte_buffer.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
@@ -18,7 +18,7 @@
 #include "wire/server.hpp"
 #include "wire/tcp.hpp"
 #include "wire/udp.hpp"
-#include "reply_guard.hpp"
+#include "runtime/reply_guard.hpp"
 
 namespace wire::detail {
 

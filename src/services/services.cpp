@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "chat_room.hpp"
+#include "services/chat_room.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
 

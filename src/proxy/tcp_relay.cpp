@@ -7,7 +7,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "proxy_relays.hpp"
+#include "proxy/proxy_relays.hpp"
 #include "wire/byte_buffer.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"

@@ -13,7 +13,7 @@
 #include <ctime>
 #include <system_error>
 
-#include "worker.hpp"
+#include "runtime/worker.hpp"
 
 namespace wire {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 #include <utility>
 
-#include "proxy_relays.hpp"
+#include "proxy/proxy_relays.hpp"
 
 namespace wire {
 

@@ -1,5 +1,5 @@
 // AddressCap: per-address connection counts shared by a server's loops.
-#include "address_cap.hpp"
+#include "runtime/address_cap.hpp"
 
 #include <netinet/in.h>
 

@@ -1,5 +1,5 @@
 // Worker: one loop's listener, UDP socket and connections, and the limits that bound them.
-#include "worker.hpp"
+#include "runtime/worker.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
