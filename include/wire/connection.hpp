@@ -23,6 +23,7 @@
 #include "wire/event_loop.hpp"
 #include "wire/poller.hpp"
 #include "wire/socket.hpp"
+#include "wire/tls.hpp"
 #include "wire/unix.hpp"
 
 namespace wire {
@@ -30,6 +31,7 @@ namespace detail {
 class Worker;
 class ConnectionList;
 class AsyncHost;
+class TlsSession;
 struct Dial;
 }
 
@@ -89,6 +91,19 @@ class Connection final : private IoWatcher {
   [[nodiscard]] Result<Connection*> connect(
       const Endpoint& to, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
+  /// Encrypts an outbound connection (from connect(), not yet established) as a TLS client of
+  /// `client`; `server_name` goes in SNI and is what the certificate must match (empty: no
+  /// name check). on_connect() then comes once the handshake has completed, within
+  /// ServerOptions::tls_handshake_timeout; a failed handshake is on_close(why) with OpenSSL's
+  /// reason. Fails with std::errc::invalid_argument on an accepted or established connection,
+  /// or one already encrypted. Loop thread only.
+  [[nodiscard]] Result<void> start_tls(const TlsContext& client, std::string_view server_name);
+  /// True if the connection is TLS (ServerOptions::tls, or start_tls()): on_data() sees the
+  /// plaintext, send() takes plaintext, close() sends close_notify first.
+  bool tls() const noexcept { return tls_ != nullptr; }
+  /// What the TLS handshake agreed on (all empty without TLS or before on_connect()).
+  TlsSessionInfo tls_info() const;
+
   /// Stops calling on_data (the kernel's buffers then push back on the peer) until resumed.
   /// The runtime also does this by itself while the output queue is above the high-water mark.
   void pause_reading() noexcept { paused_by_user_ = true; }
@@ -112,9 +127,9 @@ class Connection final : private IoWatcher {
   std::uint64_t id() const noexcept { return id_; }
   /// Bytes queued for sending.
   std::size_t queued() const noexcept { return output_.size(); }
-  /// Bytes handed to on_data() so far.
+  /// Bytes handed to on_data() so far (plaintext on a TLS connection).
   std::uint64_t bytes_received() const noexcept { return bytes_in_; }
-  /// Bytes the kernel has taken so far.
+  /// Bytes the kernel has taken so far (on a TLS connection, records: ciphertext).
   std::uint64_t bytes_sent() const noexcept { return bytes_out_; }
   /// The loop that owns this connection (post() to it from other threads).
   EventLoop& loop() const noexcept;
@@ -141,6 +156,20 @@ class Connection final : private IoWatcher {
   void destroy(std::error_code reason);
   bool reading() const noexcept;
   void touch() noexcept;
+  bool send_raw(std::span<const std::byte> data);
+  bool input_waiting() const noexcept;
+  // TLS (connection_tls.cpp): the session sits between the raw bytes and the handler.
+  void start_tls_server();
+  void start_tls_handshake();
+  void tls_input();
+  bool tls_output();
+  bool tls_send(std::span<const std::byte> data);
+  void tls_established();
+  bool tls_close();
+  bool tls_shutdown_write();
+  bool tls_eof();
+  bool tls_ready() const noexcept;
+  void tls_end() noexcept;
 
   detail::Worker& worker_;
   int fd_;
@@ -166,6 +195,11 @@ class Connection final : private IoWatcher {
   bool in_retry_ = false;       // on the worker's list of connections to read again
   bool counted_per_address_ = false;  // accepted: holds a slot of its address's cap
   std::unique_ptr<detail::Dial> dial_;  // outbound, until established or closed
+  std::unique_ptr<detail::TlsSession> tls_;  // TLS: between the raw bytes and the handler
+  ByteBuffer tls_early_;         // plaintext sent before the handshake completed (outbound)
+  EventLoop::TimerId handshake_timer_ = 0;
+  bool announced_ = true;        // the handler has had on_connect (false while a TLS accept runs)
+  bool close_after_handshake_ = false;  // close() came during an outbound TLS handshake
 };
 
 }  // namespace wire

@@ -32,6 +32,7 @@
 #include "wire/error.hpp"
 #include "wire/event_loop.hpp"
 #include "wire/handler.hpp"
+#include "wire/tls.hpp"
 #include "wire/unix.hpp"
 
 namespace wire {
@@ -89,6 +90,24 @@ struct ServerOptions {
   /// between well-known services); 0 turns it off. Replies to the server's own addresses, port
   /// 0, broadcast and multicast are always refused.
   std::uint16_t udp_min_reply_port = 0;
+  /// Serve TLS on every stream listener with this server context (TlsContext::server(), loaded
+  /// once and shared by every loop). Handlers and coroutine sessions see plaintext; on_connect()
+  /// comes once the handshake has completed; close() sends close_notify; a peer's FIN without
+  /// close_notify ends the connection with an error (on_close(why), tls_category()), never as a
+  /// clean end. Empty: plain TCP. A client context makes create() fail (invalid_argument).
+  std::optional<TlsContext> tls{};
+  /// A TLS handshake (accepted, or an outbound Connection::start_tls()) not done in this long
+  /// closes its connection. While it runs, the connection counts against max_connections and
+  /// max_per_address.
+  std::chrono::milliseconds tls_handshake_timeout = std::chrono::seconds(10);
+  /// Called on the loop thread when an accepted connection's TLS handshake fails, times out or
+  /// is cut by shutdown: the peer and why (OpenSSL's reason). Only that connection is closed,
+  /// and the handler never sees it. Loops run in parallel: it must be thread-safe and not block.
+  std::function<void(const Endpoint& peer, std::error_code why)> on_tls_failure{};
+  /// Called by run() on its thread after SIGUSR2 reloaded `tls` (TlsContext::reload()): an empty
+  /// code on success; on failure the previous certificate stays in force. Live connections keep
+  /// their session either way.
+  std::function<void(std::error_code)> on_tls_reload{};
 };
 
 /// Counters summed over all loops (relaxed reads: a consistent snapshot is not promised).
@@ -105,6 +124,8 @@ struct ServerStats {
   /// Closed right after accept(): their address already held max_per_address connections.
   std::uint64_t connections_refused_per_address = 0;
   std::uint64_t datagrams_refused = 0;  ///< UDP replies refused: to ourselves, port 0, broadcast, multicast
+  /// Accepted connections closed because their TLS handshake failed or timed out.
+  std::uint64_t tls_handshakes_failed = 0;
 };
 
 /// The multi-core runtime (see the file comment). Thread-safety: create(), start(), wait(),
@@ -143,9 +164,14 @@ class Server {
   /// Waits for every loop to end; returns the first loop error, if any. Called from a loop's
   /// own thread (a handler) it fails with std::errc::resource_deadlock_would_occur instead.
   Result<void> wait();
+  /// Reads ServerOptions::tls's certificate, key and CA files again; new connections use them,
+  /// live ones keep their session. On failure the previous configuration stays. Without TLS:
+  /// std::errc::operation_not_supported. Thread-safe.
+  Result<void> reload_tls();
   /// start(), then wait for SIGINT, SIGTERM or SIGHUP (a closed terminal; not if SIGHUP is
   /// ignored, as under nohup), blocked in this thread and the loops', then shutdown() and
-  /// wait(). For a main() that is just a server. `on_started` (if any) runs on this thread
+  /// wait(). With ServerOptions::tls, SIGUSR2 reloads the certificate (reload_tls(), reported
+  /// to on_tls_reload) and the server goes on. For a main() that is just a server. `on_started` (if any) runs on this thread
   /// once the signals are blocked and the loops run: the place for a "listening" line, since a
   /// signal sent as soon as it is read is then a graceful stop, never the default death.
   /// Fails with std::errc::operation_not_permitted if the server was already started.

@@ -22,6 +22,9 @@
 #include "wire/tcp.hpp"
 
 namespace wire {
+namespace detail {
+class TlsSession;
+}
 
 /// The category of TLS failures; message() is OpenSSL's reason text (thread-safe).
 const std::error_category& tls_category() noexcept;
@@ -80,6 +83,7 @@ class TlsContext {
 
  private:
   friend class TlsStream;
+  friend class detail::TlsSession;  // the runtime's per-connection session
   struct Shared;
   // The configuration in force now; a connection holds on to the one it started with.
   std::shared_ptr<const State> state() const;

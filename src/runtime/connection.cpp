@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include "runtime/worker.hpp"
+#include "tls/tls_session.hpp"
 
 namespace wire {
 namespace {
@@ -26,6 +27,7 @@ Connection::Connection(detail::Worker& worker, int fd, const Endpoint& peer, std
     : worker_(worker), fd_(fd), peer_(peer), id_(id), last_active_(worker.loop().now()) {}
 
 Connection::~Connection() {
+  tls_end();
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -68,6 +70,10 @@ bool Connection::finish_connect() {
   }
   dial_.reset();  // established: its deadline no longer applies
   touch();
+  if (tls_) {  // on_connect once the handshake is done
+    start_tls_handshake();
+    return state_ != State::closed;
+  }
   if (state_ == State::open) worker_.handler().on_connect(*this);
   if (output_.empty()) {  // a close() or shutdown_write() made while connecting waited for this
     if (state_ == State::closing) finish_output();
@@ -77,6 +83,7 @@ bool Connection::finish_connect() {
 }
 
 void Connection::read_ready() {
+  if (tls_ && tls_->input_buffered()) tls_input();  // what the session holds goes first
   for (int i = 0; i < reads_per_turn; ++i) {
     if (!readable_ || !reading()) return;
     if (!read_once()) return;
@@ -87,7 +94,7 @@ void Connection::read_ready() {
 // One recv(). Returns true if the socket may hold more (the read filled its buffer).
 bool Connection::read_once() {
   const auto& o = worker_.options();
-  const bool to_pending = state_ == State::open && !pending_.empty();
+  const bool to_pending = !tls_ && state_ == State::open && !pending_.empty();
   std::span<std::byte> into = worker_.read_buffer();
   if (to_pending) {
     const std::size_t room = o.max_input > pending_.size() ? o.max_input - pending_.size() : 0;
@@ -108,6 +115,7 @@ bool Connection::read_once() {
   }
   if (n == 0) {
     readable_ = false;
+    if (tls_ && tls_eof()) return false;  // no close_notify: a truncation, not an end
     on_peer_closed();
     return false;
   }
@@ -115,6 +123,11 @@ bool Connection::read_once() {
   if (got < into.size() && !hangup_seen_) readable_ = false;
   touch();
   if (state_ != State::open) return readable_;  // closing: discard
+  if (tls_) {
+    tls_->feed(into.first(got));
+    tls_input();
+    return readable_;
+  }
   bytes_in_ += got;
   worker_.counters().bytes_in.add(got);
   if (to_pending) pending_.commit(got);
@@ -147,6 +160,12 @@ bool Connection::send(std::span<const std::byte> data) {
   assert(loop().in_loop_thread());
   if (state_ != State::open || write_shut_) return false;
   if (data.empty()) return true;
+  return tls_ ? tls_send(data) : send_raw(data);
+}
+
+// Bytes as they go on the wire (ciphertext on a TLS connection).
+bool Connection::send_raw(std::span<const std::byte> data) {
+  if (state_ == State::closed) return false;
   if (output_.empty() && !connecting_) {
     ssize_t n;
     do {
@@ -200,21 +219,23 @@ void Connection::after_flush() {
   if (paused_by_output_ && output_.size() <= o.low_water) {
     paused_by_output_ = false;
     if (state_ == State::open) worker_.handler().on_drain(*this);
-    if (readable_ && reading()) worker_.retry_read(this);  // no new edge will come for it
+    if (input_waiting() && reading()) worker_.retry_read(this);  // no new edge will come for it
   }
   if (state_ == State::closing && output_.empty()) finish_output();
-  else if (write_shut_ && output_.empty() && state_ == State::open) ::shutdown(fd_, SHUT_WR);
+  else if (write_shut_ && output_.empty() && state_ == State::open && tls_ready())
+    ::shutdown(fd_, SHUT_WR);
 }
 
 void Connection::resume_reading() {
   assert(loop().in_loop_thread());
   paused_by_user_ = false;
-  if (readable_ && reading()) worker_.retry_read(this);
+  if (input_waiting() && reading()) worker_.retry_read(this);
 }
 
 void Connection::close() noexcept {
   assert(loop().in_loop_thread());
   if (state_ != State::open) return;
+  if (tls_ && !tls_close()) return;  // close_notify first (or once the handshake is done)
   state_ = State::closing;
   pending_.release();
   if (connecting_) return;  // finish_connect() goes on from here
@@ -253,6 +274,7 @@ void Connection::shutdown_write() noexcept {
   assert(loop().in_loop_thread());
   if (state_ != State::open || write_shut_) return;
   write_shut_ = true;
+  if (tls_ && !tls_shutdown_write()) return;  // close_notify before the FIN
   if (output_.empty() && !connecting_) ::shutdown(fd_, SHUT_WR);
 }
 
@@ -266,12 +288,17 @@ void Connection::destroy(std::error_code reason) {
   state_ = State::closed;
   reason_ = reason;
   dial_.reset();  // its timer and name lookup end with it
+  tls_end();
   // close() drops the epoll registration with the last reference: no epoll_ctl needed.
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   output_.release();
   pending_.release();
   worker_.closed(this, was_lingering);
+}
+
+bool Connection::input_waiting() const noexcept {
+  return readable_ || (tls_ && tls_->input_buffered());
 }
 
 void Handler::on_peer_shutdown(Connection& c) { c.close(); }

@@ -62,7 +62,8 @@ Result<UdpSocket> open_udp(const Endpoint& at, bool first) {
 Result<ServerOptions> checked(ServerOptions o) {
   // A zero-byte read returns 0, which would read as every peer's end of file.
   if (o.read_size == 0) return fail(std::make_error_code(std::errc::invalid_argument));
-  for (auto* d : {&o.idle_timeout, &o.drain_timeout, &o.linger_timeout}) {
+  if (o.tls && !o.tls->is_server()) return fail(std::make_error_code(std::errc::invalid_argument));
+  for (auto* d : {&o.idle_timeout, &o.drain_timeout, &o.linger_timeout, &o.tls_handshake_timeout}) {
     if (d->count() < 0) return fail(std::make_error_code(std::errc::invalid_argument));
     *d = std::min(*d, ServerOptions::max_duration);
   }
@@ -225,22 +226,38 @@ Result<void> Server::run(const std::function<void()>& on_started) {
   if (::sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN)
     sigaddset(&stop_signals, SIGHUP);
   // Blocked before the loops start, so their threads inherit the mask and only sigwait sees them.
-  ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
+  sigset_t waited = stop_signals;
+  if (shared_->options.tls) sigaddset(&waited, SIGUSR2);  // reload the certificate
+  ::pthread_sigmask(SIG_BLOCK, &waited, &old);
   auto started = start();
   if (started && on_started) on_started();
   while (started && running_.load() > 0) {
     const timespec tick{0, 200'000'000};  // also notices loops that ended by themselves
-    if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) break;
+    const int signal = ::sigtimedwait(&waited, nullptr, &tick);
+    if (signal == SIGUSR2) {
+      auto reloaded = reload_tls();
+      if (shared_->options.on_tls_reload)
+        shared_->options.on_tls_reload(reloaded ? std::error_code{} : reloaded.error());
+      continue;
+    }
+    if (signal > 0) break;
   }
   shutdown();
   auto outcome = wait();
   // A second signal during the drain stays pending: take it, so unblocking does not kill us.
   const timespec zero{};
-  while (::sigtimedwait(&stop_signals, nullptr, &zero) > 0) {
+  while (::sigtimedwait(&waited, nullptr, &zero) > 0) {
   }
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (!started) return started;
   return outcome;
+}
+
+Result<void> Server::reload_tls() {
+  if (!shared_->options.tls) return fail(std::make_error_code(std::errc::operation_not_supported));
+  // A copy of the handle shares the configuration the loops use: the swap reaches them all.
+  TlsContext context = *shared_->options.tls;
+  return context.reload();
 }
 
 ServerStats Server::stats() const {
@@ -258,6 +275,7 @@ ServerStats Server::stats() const {
     s.connections_cut += c.cut.get();
     s.connections_refused_per_address += c.refused_per_address.get();
     s.datagrams_refused += c.refused.get();
+    s.tls_handshakes_failed += c.tls_failed.get();
   }
   return s;
 }

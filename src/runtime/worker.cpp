@@ -134,7 +134,8 @@ void Worker::open_connection(int fd, const sockaddr_storage& from, socklen_t len
   c->counted_per_address_ = true;
   counters_.accepted.add(1);
   active_.push_back(c);
-  handler_->on_connect(*c);
+  if (shared_.options.tls) c->start_tls_server();  // on_connect once the handshake is done
+  else handler_->on_connect(*c);
 }
 
 void Worker::pause_accepting(std::chrono::milliseconds retry) {
@@ -184,7 +185,11 @@ bool Worker::batch_end() {
   retrying_.clear();
   if (udp_) udp_->flush();
   // on_close may close others (they join dead_): index, don't iterate.
-  for (std::size_t i = 0; i < dead_.size(); ++i) handler_->on_close(*dead_[i], dead_[i]->reason_);
+  for (std::size_t i = 0; i < dead_.size(); ++i) {
+    Connection& c = *dead_[i];
+    if (c.announced_) handler_->on_close(c, c.reason_);
+    else tls_failed(c);  // its handshake never finished: the handler never saw it
+  }
   for (Connection* c : dead_) {
     if (c->in_retry_) std::erase(retry_, c);  // closed by an on_close after it was queued
     delete c;
@@ -236,8 +241,11 @@ void Worker::begin_shutdown() {
   for (Connection* c = active_.front(); c; c = c->next_) open.push_back(c);
   // A handler may close others from on_shutdown (a relay's two legs): closed ones wait in
   // dead_ until the batch ends, so the pointers stay valid and are skipped by state.
-  for (Connection* c : open)
-    if (c->is_open()) handler_->on_shutdown(*c);
+  for (Connection* c : open) {
+    if (!c->is_open()) continue;
+    if (c->announced_) handler_->on_shutdown(*c);
+    else c->abort(std::make_error_code(std::errc::operation_canceled));  // mid-handshake
+  }
   loop_->run_after(shared_.options.drain_timeout, [this] {
     // Unsent output or an unfinished session: a FIN would pass the stream off as whole.
     while (Connection* c = active_.front()) {
@@ -248,6 +256,11 @@ void Worker::begin_shutdown() {
     while (Connection* c = lingering_.front()) c->abort({});
   });
   stop_if_drained();
+}
+
+void Worker::tls_failed(const Connection& c) {
+  counters_.tls_failed.add(1);
+  if (shared_.options.on_tls_failure) shared_.options.on_tls_failure(c.peer_, c.reason_);
 }
 
 void Worker::stop_if_drained() {

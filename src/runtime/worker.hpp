@@ -60,6 +60,7 @@ struct Counters {
   Counter cut;  ///< connections reset at the drain deadline
   Counter refused_per_address;  ///< closed at accept: their address was at max_per_address
   Counter refused;  ///< UDP replies refused by the ReplyGuard
+  Counter tls_failed;  ///< accepted connections whose TLS handshake failed or timed out
 };
 
 /// Intrusive list of connections ordered by last activity, so the idle sweep looks only at the
@@ -165,6 +166,7 @@ class Worker {
   void sweep();
   void arm_sweep();
   void stop_if_drained();
+  void tls_failed(const Connection& c);
   Connection* open_outbound(std::chrono::milliseconds timeout);
   void dial_next(Connection* c, std::error_code last);
 

@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "wire/tls.hpp"
@@ -34,6 +35,13 @@ inline constexpr int unknown_failure = 1;
 /// A failed certificate verification on `ssl` carries its verify result. An empty queue gives
 /// `fallback`.
 std::error_code take_error(const SSL* ssl, std::error_code fallback);
+
+/// Sets SNI (host names only) and, unless `insecure`, the name or IP address the peer's
+/// certificate must match. Empty `server_name` sets neither.
+Result<void> set_server_name(SSL* ssl, std::string_view server_name, bool insecure);
+
+/// What the handshake on `ssl` agreed on.
+TlsSessionInfo session_info(const SSL* ssl);
 
 /// A BIO on socket `fd` that never raises SIGPIPE (send with MSG_NOSIGNAL) and keeps errno.
 BIO* socket_bio(int fd);

@@ -52,6 +52,47 @@ Result<std::unique_ptr<TlsStream::Session>> new_session(
 
 }  // namespace
 
+namespace tls_detail {
+
+Result<void> set_server_name(SSL* ssl, std::string_view server_name, bool insecure) {
+  const std::string name(server_name);
+  if (name.empty()) return {};
+  const bool ip = is_ip_literal(name);
+  // SNI carries host names only (RFC 6066); the certificate must match either way.
+  if (!ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)
+    return fail(take_error(ssl, {unknown_failure, tls_category()}));
+  if (insecure) return {};
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  const int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                    : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+  if (ok != 1) return fail(take_error(ssl, {unknown_failure, tls_category()}));
+  return {};
+}
+
+TlsSessionInfo session_info(const SSL* ssl) {
+  TlsSessionInfo info;
+  info.protocol = SSL_get_version(ssl);
+  if (const char* cipher = SSL_get_cipher_name(ssl)) info.cipher = cipher;
+  const unsigned char* alpn = nullptr;
+  unsigned alpn_size = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_size);
+  if (alpn) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_size);
+  if (X509* peer = SSL_get0_peer_certificate(ssl)) {
+    BIO* out = BIO_new(BIO_s_mem());
+    if (out) {
+      X509_NAME_print_ex(out, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
+      char* text = nullptr;
+      const long size = BIO_get_mem_data(out, &text);
+      if (size > 0) info.peer_subject.assign(text, static_cast<std::size_t>(size));
+      BIO_free(out);
+    }
+  }
+  return info;
+}
+
+}  // namespace tls_detail
+
 TlsStream::TlsStream() noexcept = default;
 TlsStream::TlsStream(TlsStream&&) noexcept = default;
 TlsStream& TlsStream::operator=(TlsStream&&) noexcept = default;
@@ -67,21 +108,8 @@ Result<TlsStream> TlsStream::client(TcpStream stream, const TlsContext& context,
   if (!session) return fail(session.error());
   SSL* ssl = (*session)->ssl;
   SSL_set_connect_state(ssl);
-  const std::string name(server_name);
-  if (!name.empty()) {
-    const bool ip = is_ip_literal(name);
-    // SNI carries host names only (RFC 6066); the certificate must match either way.
-    if (!ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)
-      return fail(tls_detail::take_error(ssl, {tls_detail::unknown_failure, tls_category()}));
-    if (!(*session)->state->insecure) {
-      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      const int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
-                        : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
-      if (ok != 1)
-        return fail(tls_detail::take_error(ssl, {tls_detail::unknown_failure, tls_category()}));
-    }
-  }
+  if (auto r = tls_detail::set_server_name(ssl, server_name, (*session)->state->insecure); !r)
+    return fail(r.error());
   return TlsStream(std::move(stream), std::move(*session));
 }
 
@@ -279,26 +307,7 @@ Result<void> TlsStream::shutdown_write() {
 }
 
 TlsSessionInfo TlsStream::info() const {
-  TlsSessionInfo info;
-  if (!session_) return info;
-  SSL* ssl = session_->ssl;
-  info.protocol = SSL_get_version(ssl);
-  if (const char* cipher = SSL_get_cipher_name(ssl)) info.cipher = cipher;
-  const unsigned char* alpn = nullptr;
-  unsigned alpn_size = 0;
-  SSL_get0_alpn_selected(ssl, &alpn, &alpn_size);
-  if (alpn) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_size);
-  if (X509* peer = SSL_get0_peer_certificate(ssl)) {
-    BIO* out = BIO_new(BIO_s_mem());
-    if (out) {
-      X509_NAME_print_ex(out, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
-      char* text = nullptr;
-      const long size = BIO_get_mem_data(out, &text);
-      if (size > 0) info.peer_subject.assign(text, static_cast<std::size_t>(size));
-      BIO_free(out);
-    }
-  }
-  return info;
+  return session_ ? tls_detail::session_info(session_->ssl) : TlsSessionInfo{};
 }
 
 }  // namespace wire

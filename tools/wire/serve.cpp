@@ -12,6 +12,7 @@
 
 #include "command.hpp"
 #include "framed_relay.hpp"
+#include "tls_options.hpp"
 #include "wire/message_services.hpp"
 #include "wire/server.hpp"
 #include "wire/services.hpp"
@@ -35,6 +36,7 @@ struct ServeOptions {
   std::string frame;  ///< --frame: "", "line" or "length"
   std::size_t max_message = default_max_message;
   unsigned udp_min_reply_port = 1024;  ///< inetd's rule: no UDP replies to privileged ports
+  TlsFlags tls;                   ///< --tls --cert --key [--ca --verify-client --alpn]
 };
 
 // Wraps a service to print one line per connection opened and closed.
@@ -42,7 +44,12 @@ class Logged final : public Handler {
  public:
   explicit Logged(std::unique_ptr<Handler> inner) : inner_(std::move(inner)) {}
   void on_connect(Connection& c) override {
-    if (c.peer().family() != Family::local) {
+    if (c.tls()) {
+      const auto info = c.tls_info();
+      log("open tcp {} ({} {}{}{})", c.peer().to_string(), info.protocol, info.cipher,
+          info.alpn.empty() ? "" : ", ALPN " + info.alpn,
+          info.peer_subject.empty() ? "" : ", client " + info.peer_subject);
+    } else if (c.peer().family() != Family::local) {
       log("open tcp {}", c.peer().to_string());
     } else {
       // A Unix client is nearly always unnamed: name it by its process (SO_PEERCRED).
@@ -149,6 +156,23 @@ int serve(const ServeOptions& o) {
     return report(fmt::format("serve: {} is TCP only", o.service), exit_usage);
   auto options = server_options(o);
   if (!options) return exit_usage;
+  if (o.tls.enabled) {
+    if (!o.udp.empty()) return report("serve: --tls is for --tcp and --unix, not --udp", exit_usage);
+    auto context = make_server_context(o.tls);
+    if (!context) return exit_failure;
+    options->tls = std::move(*context);
+    options->tls_handshake_timeout = seconds(o.tls.handshake_timeout);
+    if (!o.quiet) {
+      options->on_tls_failure = [](const Endpoint& peer, std::error_code why) {
+        log("TLS handshake with {} failed: {}", peer.to_string(),
+            why == std::errc::timed_out ? std::string("timed out") : why.message());
+      };
+    }
+    options->on_tls_reload = [cert = o.tls.cert](std::error_code why) {
+      if (why) log("TLS reload of {} failed (the previous certificate stays): {}", cert, why.message());
+      else log("TLS certificate reloaded from {}", cert);
+    };
+  }
   auto factory = o.frame.empty() ? service->make() : framed_service(o, *options);
   if (!factory) return report(fmt::format("serve: {} has no --frame form", o.service), exit_usage);
   if (!o.quiet) {
@@ -181,6 +205,8 @@ int serve(const ServeOptions& o) {
         "{} cut at the drain deadline, {} refused over --max-per-address",
         s.connections_accepted, s.bytes_received, s.bytes_sent, s.datagrams_received,
         s.datagrams_sent, s.connections_cut, s.connections_refused_per_address);
+    if (o.tls.enabled)
+      log("TLS: {} handshakes failed or timed out", s.tls_handshakes_failed);
     if (s.datagrams_refused)
       log("refused {} UDP replies (to this server, port 0, broadcast, multicast or a port below "
           "--udp-min-reply-port)", s.datagrams_refused);
@@ -197,7 +223,9 @@ void add_serve_command(CLI::App& app, Action& action) {
       "Run a service on every core: echo, shout, chat, discard or sockperf. Prints "
       "'listening on tcp|udp ADDR' on stderr once bound; SIGINT/SIGTERM/SIGHUP drain queued output and exit 0.\n"
       "Example: wire serve shout --udp 127.0.0.1:8888   (then: nc -u 127.0.0.1 8888)\n"
-      "Example: wire serve chat --tcp 127.0.0.1:8888    (then: nc 127.0.0.1 8888, twice)");
+      "Example: wire serve chat --tcp 127.0.0.1:8888    (then: nc 127.0.0.1 8888, twice)\n"
+      "Example: wire serve echo --tcp 127.0.0.1:8443 --tls --cert server.pem --key server.key   "
+      "(SIGUSR2 reloads the certificate and key; live connections keep theirs)");
   std::vector<std::string> names;
   for (const auto& s : services::all()) names.emplace_back(s.name);
   cmd->add_option("service", o->service, "echo, shout, chat, discard or sockperf")
@@ -243,6 +271,8 @@ void add_serve_command(CLI::App& app, Action& action) {
                   "itself, port 0, broadcast and multicast are always refused")
       ->check(whole_in(0, 65535));
   cmd->add_flag("--quiet,-q", o->quiet, "No per-connection lines or summary");
+  // Before --frame: TLS and framing go together here (framing reads the plaintext).
+  add_tls_server_flags(*cmd, o->tls);
   cmd->add_option("--frame", o->frame,
                   "TCP in whole messages: 'line' or 'length' (4-byte big-endian length first); "
                   "the service answers each message with a message. Example: wire serve shout "
