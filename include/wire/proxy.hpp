@@ -68,8 +68,15 @@ struct ProxyOptions {
   bool udp = false;    ///< relay UDP datagrams instead of TCP connections
   ProxyFaults faults{};  ///< all off by default
   /// Threads, limits and timeouts (its tcp and udp fields are ignored). Connections count both
-  /// sides: a relayed TCP connection uses two of max_connections.
+  /// sides: a relayed TCP connection uses two of max_connections. server.tls terminates TLS
+  /// from clients (the faults then apply to the plaintext).
   ServerOptions server{};
+  /// TCP: originate TLS to the target as a client of this context (TlsContext::client()); a
+  /// failed handshake is a connect failure (on_connect_failure, with OpenSSL's reason). Byte
+  /// counts to the target then count TLS records.
+  std::optional<TlsContext> target_tls{};
+  /// With target_tls: the name for SNI and the certificate check; empty: the target's address.
+  std::string target_name{};
   /// Called on a loop thread each time a TCP connection to the target fails, with why. Loops
   /// run in parallel, so it must be thread-safe; it must not block. May be empty.
   std::function<void(std::error_code)> on_connect_failure{};

@@ -85,6 +85,12 @@ class TcpRelay final : public Handler {
     s->target->context = s;
     s->up.to = s->target;
     s->down.from = s->target;
+    if (options_.target_tls) {  // on_connect (target_ready) comes after the handshake
+      const std::string name =
+          options_.target_name.empty() ? options_.target.host() : options_.target_name;
+      if (auto r = s->target->start_tls(*options_.target_tls, name); !r && s->target->is_open())
+        s->target->abort(r.error());
+    }
   }
 
   void on_data(Connection& c, Input& in) override {

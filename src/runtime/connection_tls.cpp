@@ -113,9 +113,7 @@ void Connection::tls_established() {
   tls_end();
   touch();
   announced_ = true;
-  if (!close_after_handshake_) worker_.handler().on_connect(*this);
-  if (state_ != State::open) return;
-  if (!tls_early_.empty()) {  // sent while the handshake ran (outbound)
+  if (!tls_early_.empty()) {  // sent while the handshake ran (outbound): it goes first
     auto written = tls_->write(tls_early_.data());
     tls_early_.release();
     if (!written) {
@@ -124,6 +122,8 @@ void Connection::tls_established() {
     }
     if (!tls_output()) return;
   }
+  if (!close_after_handshake_) worker_.handler().on_connect(*this);
+  if (state_ != State::open) return;
   if (close_after_handshake_) {
     close_after_handshake_ = false;
     close();

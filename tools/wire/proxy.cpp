@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "command.hpp"
+#include "tls_options.hpp"
 #include "wire/proxy.hpp"
 
 namespace wire::cli {
@@ -35,6 +36,9 @@ struct ProxyCommand {
   std::size_t max_connections = ServerOptions{}.max_connections;
   double idle_timeout = 300;
   double drain_timeout = 5;
+  TlsFlags tls_listen;  ///< --tls-listen --cert --key: TLS from clients ends here
+  TlsFlags tls_target;  ///< --tls-target [--ca --servername --insecure]: TLS to the target
+  double handshake_timeout = 10;
 };
 
 // Milliseconds from the command line, a fraction rounding up (0.4 ms is a delay, not none).
@@ -92,8 +96,24 @@ std::optional<ProxyOptions> proxy_options(const ProxyCommand& c) {
   o.server.max_connections = c.max_connections;
   o.server.idle_timeout = millis(c.idle_timeout * 1000);
   o.server.drain_timeout = millis(c.drain_timeout * 1000);
-  auto log = std::make_shared<ConnectFailureLog>(c.target);
-  o.on_connect_failure = [log](std::error_code why) { log->failed(why); };
+  auto failures = std::make_shared<ConnectFailureLog>(c.target);
+  o.on_connect_failure = [failures](std::error_code why) { failures->failed(why); };
+  o.server.tls_handshake_timeout = millis(c.handshake_timeout * 1000);
+  if (c.tls_listen.enabled) {
+    auto context = make_server_context(c.tls_listen);
+    if (!context) return std::nullopt;
+    o.server.tls = std::move(*context);
+    o.server.on_tls_failure = [](const Endpoint& peer, std::error_code why) {
+      log("wire: proxy: TLS handshake with {} failed: {}", peer.to_string(),
+          why == std::errc::timed_out ? std::string("timed out") : why.message());
+    };
+  }
+  if (c.tls_target.enabled) {
+    auto context = make_client_context(c.tls_target);
+    if (!context) return std::nullopt;
+    o.target_tls = std::move(*context);
+    o.target_name = server_name_for(c.tls_target, c.target, o.target);
+  }
   return o;
 }
 
@@ -192,7 +212,9 @@ void add_proxy_command(CLI::App& app, Action& action) {
       "sessions_cut=N bytes_dropped=N held_overflow=N held_at_stop=N refused=N' on SIGUSR1 and on exit (SIGINT/SIGTERM, "
       "after the drain).\n"
       "Example: wire proxy 127.0.0.1:9000 127.0.0.1:8888 --split 1 --delay 5 --jitter 5\n"
-      "Example: wire proxy --udp 127.0.0.1:9000 127.0.0.1:8888 --loss 0.2 --seed 7");
+      "Example: wire proxy --udp 127.0.0.1:9000 127.0.0.1:8888 --loss 0.2 --seed 7\n"
+      "Example: wire proxy 127.0.0.1:8443 127.0.0.1:8888 --tls-listen --cert s.pem --key s.key\n"
+      "Example: wire proxy 127.0.0.1:9000 example.com:443 --tls-target");
   cmd->add_option("listen", c->listen, "Where clients connect, e.g. 127.0.0.1:9000 (port 0: any)")
       ->required()
       ->check(address_text());
@@ -202,6 +224,35 @@ void add_proxy_command(CLI::App& app, Action& action) {
   auto* udp = cmd->add_flag("--udp,-u", c->udp, "Relay UDP datagrams");
   cmd->add_flag("--tcp", c->tcp, "Relay TCP connections (the default)")->excludes(udp);
   add_fault_options(cmd, *c);
+  auto* tls_listen = cmd->add_flag("--tls-listen", c->tls_listen.enabled,
+                                   "Clients connect with TLS: the proxy decrypts (needs --cert, --key)")
+                         ->excludes(udp);
+  auto* cert = cmd->add_option("--cert", c->tls_listen.cert, "The proxy's certificate chain (PEM)")
+                   ->check(CLI::ExistingFile)
+                   ->needs(tls_listen);
+  auto* key = cmd->add_option("--key", c->tls_listen.key, "The certificate's private key (PEM)")
+                  ->check(CLI::ExistingFile)
+                  ->needs(tls_listen);
+  tls_listen->needs(cert);
+  cert->needs(key);
+  key->needs(cert);
+  auto* tls_target = cmd->add_flag("--tls-target", c->tls_target.enabled,
+                                   "Connect to the target with TLS (verified against the system's "
+                                   "CAs or --ca, and the target's name)")
+                         ->excludes(udp);
+  cmd->add_option("--ca", c->tls_target.ca, "With --tls-target: trust these CA certificates (PEM)")
+      ->check(CLI::ExistingFile)
+      ->needs(tls_target);
+  cmd->add_option("--servername", c->tls_target.servername,
+                  "With --tls-target: the name for SNI and the certificate check (default: the "
+                  "host in TARGET)")
+      ->needs(tls_target);
+  cmd->add_flag("--insecure", c->tls_target.insecure,
+                "With --tls-target: do not verify the target's certificate or name")
+      ->needs(tls_target);
+  cmd->add_option("--handshake-timeout", c->handshake_timeout,
+                  "Give up a TLS handshake (either side) after this many seconds (default 10)")
+      ->check(number_in(0.001, 3600));
   cmd->add_option("--threads,-t", c->threads, "Event loops, one per thread (0: one per core)")
       ->check(whole_in(0, 1024));
   cmd->add_option("--max-connections", c->max_connections,
