@@ -403,5 +403,224 @@ TEST(CliTls, FlagsOutOfPlaceAreUsageErrors) {
   }
 }
 
+// ---- wire serve --tls: the runtime's TLS, against peers nobody here wrote ----------------------
+
+Bound start_tls_serve(std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{wire_cmd, "serve", "echo", "--tcp", "127.0.0.1:0", "--tls",
+                                "--cert", cert("server.pem"), "--key", cert("server.key"),
+                                "--threads", "2"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return start_bound(argv);
+}
+
+// The first stderr line of `server` containing `text` (others skipped); nullopt on timeout.
+std::optional<std::string> line_with(Process& server, const std::string& text) {
+  auto line = server.read_line(Stream::err);
+  while (line && line->find(text) == std::string::npos) line = server.read_line(Stream::err);
+  return line;
+}
+
+// 1 MiB through an echo: `client` gets back exactly what it sent; its stdin then ends, it sends
+// close_notify, the echo answers with its own, and the client exits 0.
+void echo_mebibyte(Process& client) {
+  const std::string data = random_bytes(mebibyte, 3);
+  const std::string got = feed_and_collect(client, data, data.size());
+  EXPECT_EQ(sha256(got), sha256(data)) << "echoed " << got.size() << " bytes";
+  std::printf("1 MiB echoed: sha256 %s (sent %s)\n", sha256(got).c_str(), sha256(data).c_str());
+  client.close_stdin();
+  EXPECT_EQ(client.wait(), 0) << client.read_all(Stream::err);
+}
+
+void expect_clean_close(Bound& server) {
+  auto line = line_with(server.process, "close tcp");
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("(in 1048576 bytes"), std::string::npos) << *line;
+  EXPECT_EQ(line->find("):"), std::string::npos) << "closed with an error: " << *line;
+}
+
+TEST(CliTlsServe, OpensslClientEchoesOneMebibyte) {
+  auto server = start_tls_serve();
+  auto client = Process::start({"openssl", "s_client", "-connect", server.at.to_string(),
+                                "-CAfile", cert("ca.pem"), "-verify_return_error", "-quiet",
+                                "-no_ign_eof", "-nocommands"});
+  echo_mebibyte(client);
+  expect_clean_close(server);
+}
+
+TEST(CliTlsServe, SocatClientEchoesOneMebibyte) {
+  auto server = start_tls_serve();
+  auto client = Process::start(
+      {"socat", "-", "OPENSSL:localhost:" + std::to_string(server.at.port()) + ",cafile=" +
+                         cert("ca.pem")});
+  echo_mebibyte(client);
+  expect_clean_close(server);
+}
+
+TEST(CliTlsServe, WireClientEchoesOneMebibyte) {
+  auto server = start_tls_serve();
+  auto client = Process::start(tls_connect(server.at.to_string(), {"-v"}));
+  echo_mebibyte(client);
+  expect_clean_close(server);
+}
+
+TEST(CliTlsServe, PlaintextClientIsDroppedAndOthersAreServed) {
+  auto server = start_tls_serve();
+  auto plain = run({"python3", "-c",
+                    "import socket, sys\n"
+                    "s = socket.create_connection(('127.0.0.1', " +
+                        std::to_string(server.at.port()) +
+                        "), timeout=20)\n"
+                        "s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
+                        "data = b''\n"
+                        "try:\n"
+                        "    while True:\n"
+                        "        chunk = s.recv(4096)\n"
+                        "        if not chunk: break\n"
+                        "        data += chunk\n"
+                        "except ConnectionResetError:\n"
+                        "    pass\n"
+                        "sys.stdout.write(repr(data))\n"});
+  EXPECT_EQ(plain.code, 0) << plain.err;
+  EXPECT_EQ(plain.out.find("GET"), std::string::npos) << "echoed in the clear: " << plain.out;
+  auto line = line_with(server.process, "TLS handshake");
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("failed: http request"), std::string::npos) << *line;
+  auto tls = run(tls_connect(server.at.to_string()), "still served\n");
+  EXPECT_EQ(tls.code, 0) << tls.err;
+  EXPECT_EQ(tls.out, "still served\n");
+}
+
+TEST(CliTlsServe, StalledHandshakeTimesOutAndOnlyItIsClosed) {
+  auto server = start_tls_serve({"--handshake-timeout", "0.3"});
+  auto silent = TcpStream::connect(server.at, {.local = std::nullopt, .timeout = 10s});
+  ASSERT_TRUE(silent);
+  auto line = line_with(server.process, "TLS handshake");
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("failed: timed out"), std::string::npos) << *line;
+  char byte;
+  ASSERT_TRUE(silent->set_receive_timeout(10s));
+  auto end = silent->receive(std::as_writable_bytes(std::span(&byte, 1)));
+  EXPECT_TRUE(!end || *end == 0) << "the stalled connection is still open";
+  auto tls = run(tls_connect(server.at.to_string()), "next\n");
+  EXPECT_EQ(tls.out, "next\n") << tls.err;
+}
+
+TEST(CliTlsServe, FinWithoutCloseNotifyIsLoggedAsAnError) {
+  auto server = start_tls_serve();
+  // Python's SSLSocket.shutdown() sends FIN without close_notify.
+  auto client = run({"python3", "-c",
+                     "import socket, ssl\n"
+                     "ctx = ssl.create_default_context(cafile='" + cert("ca.pem") + "')\n"
+                     "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', " +
+                         std::to_string(server.at.port()) +
+                         ")), server_hostname='localhost')\n"
+                         "s.sendall(b'amount=100')\n"
+                         "assert s.recv(10) == b'amount=100'\n"
+                         "s.shutdown(socket.SHUT_WR)\n"
+                         "try:\n"
+                         "    s.recv(1)\n"
+                         "except (ssl.SSLError, OSError):\n"
+                         "    pass\n"});
+  EXPECT_EQ(client.code, 0) << client.err;
+  auto line = line_with(server.process, "close tcp");
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("(in 10 bytes"), std::string::npos) << *line;
+  EXPECT_NE(line->find("): unexpected eof while reading"), std::string::npos) << *line;
+}
+
+TEST(CliTlsServe, Sigusr2ReloadsTheCertificateWithoutDroppingLiveConnections) {
+  const std::string dir = certs().dir() + "/serve-reload";
+  std::filesystem::create_directories(dir);
+  const std::string pem = dir + "/cert.pem", key = dir + "/key.pem";
+  const auto copy = [](const std::string& from, const std::string& to) {
+    std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+  };
+  copy(cert("server.pem"), pem);
+  copy(cert("server.key"), key);
+  auto server = start_bound({wire_cmd, "serve", "echo", "--tcp", "127.0.0.1:0", "--tls",
+                             "--cert", pem, "--key", key});
+  auto live = Process::start(tls_connect(server.at.to_string()));
+  ASSERT_TRUE(live.write("before\n"));
+  EXPECT_EQ(live.read_line(Stream::out), "before");
+  copy(cert("wronghost.pem"), pem);
+  copy(cert("wronghost.key"), key);
+  server.process.signal(SIGUSR2);
+  auto line = line_with(server.process, "reload");
+  ASSERT_TRUE(line);
+  EXPECT_EQ(*line, "TLS certificate reloaded from " + pem);
+  ASSERT_TRUE(live.write("after\n"));  // the live connection goes on with its session
+  EXPECT_EQ(live.read_line(Stream::out), "after");
+  auto fresh = run(tls_connect(server.at.to_string(), {"--servername", "wrong.example", "-v"}),
+                   "new\n");
+  EXPECT_EQ(fresh.out, "new\n") << fresh.err;
+  EXPECT_NE(fresh.err.find("peer CN=wrong.example"), std::string::npos) << fresh.err;
+  live.close_stdin();
+  EXPECT_EQ(live.wait(), 0);
+  server.process.signal(SIGTERM);
+  EXPECT_EQ(server.process.wait(), 0);
+}
+
+TEST(CliTlsServe, FlagsOutOfPlaceAreUsageErrors) {
+  for (std::vector<std::string> argv : {
+           std::vector<std::string>{wire_cmd, "serve", "echo", "--tcp", "127.0.0.1:0", "--tls"},
+           {wire_cmd, "serve", "echo", "--tcp", "127.0.0.1:0", "--cert", cert("server.pem"),
+            "--key", cert("server.key")},
+           {wire_cmd, "serve", "echo", "--udp", "127.0.0.1:0", "--tls", "--cert",
+            cert("server.pem"), "--key", cert("server.key")},
+           {wire_cmd, "serve", "echo", "--tcp", "127.0.0.1:0", "--tls", "--cert",
+            cert("server.pem"), "--key", cert("server.key"), "--handshake-timeout", "nan"},
+           {wire_cmd, "proxy", "127.0.0.1:0", "127.0.0.1:1", "--cert", cert("server.pem"),
+            "--key", cert("server.key")},
+           {wire_cmd, "proxy", "127.0.0.1:0", "127.0.0.1:1", "--tls-listen"},
+           {wire_cmd, "proxy", "127.0.0.1:0", "127.0.0.1:1", "--ca", cert("ca.pem")},
+           {wire_cmd, "proxy", "--udp", "127.0.0.1:0", "127.0.0.1:1", "--tls-target"},
+           {wire_cmd, "proxy", "127.0.0.1:0", "127.0.0.1:1", "--tls-target",
+            "--handshake-timeout", "0"},
+       }) {
+    auto r = run(argv);
+    EXPECT_EQ(r.code, 2) << argv.back() << ": " << r.err;
+    EXPECT_NE(r.err.find("wire: "), std::string::npos) << r.err;
+  }
+}
+
+// ---- wire proxy: terminating and originating TLS -------------------------------------------
+
+TEST(CliTlsProxy, TerminatesTlsInFrontOfAPlaintextServer) {
+  auto echo = start_bound({wire_cmd, "serve", "echo", "--tcp", "127.0.0.1:0"});
+  auto proxy = start_bound({wire_cmd, "proxy", "127.0.0.1:0", echo.at.to_string(),
+                            "--tls-listen", "--cert", cert("server.pem"), "--key",
+                            cert("server.key")});
+  auto client = Process::start({"openssl", "s_client", "-connect", proxy.at.to_string(),
+                                "-CAfile", cert("ca.pem"), "-verify_return_error", "-quiet",
+                                "-no_ign_eof", "-nocommands"});
+  echo_mebibyte(client);
+  auto line = line_with(echo.process, "close tcp");  // the server saw plaintext
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("(in 1048576 bytes, out 1048576 bytes)"), std::string::npos) << *line;
+}
+
+TEST(CliTlsProxy, OriginatesTlsBehindAPlaintextClient) {
+  auto echo = start_tls_serve();
+  auto proxy = start_bound({wire_cmd, "proxy", "127.0.0.1:0", echo.at.to_string(),
+                            "--tls-target", "--ca", cert("ca.pem")});
+  auto client = Process::start({wire_cmd, "tcp", "connect", proxy.at.to_string()});
+  echo_mebibyte(client);
+  expect_clean_close(echo);
+}
+
+TEST(CliTlsProxy, AnUnverifiedTargetIsAConnectFailure) {
+  auto echo = start_tls_serve();  // signed by a CA the proxy does not trust (the system's)
+  auto proxy = start_bound({wire_cmd, "proxy", "127.0.0.1:0", echo.at.to_string(),
+                            "--tls-target"});
+  auto client = run({wire_cmd, "tcp", "connect", proxy.at.to_string()}, "secret\n");
+  EXPECT_EQ(client.code, 1);
+  EXPECT_EQ(client.out, "");
+  auto line = line_with(proxy.process, "cannot connect to target");
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("certificate verify failed (unable to get local issuer certificate)"),
+            std::string::npos)
+      << *line;
+}
+
 }  // namespace
 }  // namespace wire::test
