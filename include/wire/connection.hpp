@@ -125,8 +125,8 @@ class Connection final : private IoWatcher {
   Result<PeerCredentials> peer_credentials() const { return wire::peer_credentials(fd_); }
   /// Unique within the server for its lifetime.
   std::uint64_t id() const noexcept { return id_; }
-  /// Bytes queued for sending.
-  std::size_t queued() const noexcept { return output_.size(); }
+  /// Bytes queued for sending (with TLS: records, plus plaintext waiting for the handshake).
+  std::size_t queued() const noexcept { return output_.size() + tls_early_.size(); }
   /// Bytes handed to on_data() so far (plaintext on a TLS connection).
   std::uint64_t bytes_received() const noexcept { return bytes_in_; }
   /// Bytes the kernel has taken so far (on a TLS connection, records: ciphertext).
