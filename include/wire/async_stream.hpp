@@ -49,7 +49,9 @@ class [[nodiscard]] ReadAwaiter final : detail::IoWait {
               std::chrono::milliseconds timeout) noexcept
       : state_(s), into_(into), min_(min), timeout_(timeout) {}
   /// Leaves the stream if the frame dies while it waits.
-  ~ReadAwaiter();
+  ~ReadAwaiter() {
+    if (armed()) [[unlikely]] detach();
+  }
   /// Ready if the stream already holds enough input (or has ended).
   bool await_ready();
   /// Waits for input.
@@ -70,6 +72,7 @@ class [[nodiscard]] ReadAwaiter final : detail::IoWait {
  private:
   bool start(detail::PromiseBase& p, std::coroutine_handle<> h);
   void stop() noexcept override;
+  void detach() noexcept;
 
   detail::StreamState* state_;
   std::span<std::byte> into_;
@@ -86,7 +89,9 @@ class [[nodiscard]] WriteAwaiter final : detail::IoWait {
                std::chrono::milliseconds timeout) noexcept
       : state_(s), data_(data), timeout_(timeout) {}
   /// Leaves the stream if the frame dies while it waits.
-  ~WriteAwaiter();
+  ~WriteAwaiter() {
+    if (armed()) [[unlikely]] detach();
+  }
   /// Ready if the connection took everything (the usual case) or has failed.
   bool await_ready();
   /// Waits for the output queue to drain.
@@ -106,6 +111,7 @@ class [[nodiscard]] WriteAwaiter final : detail::IoWait {
   bool push() noexcept;  // sends while the queue has room; true when done or failed
   bool start(detail::PromiseBase& p, std::coroutine_handle<> h);
   void stop() noexcept override;
+  void detach() noexcept;
 
   detail::StreamState* state_;
   std::span<const std::byte> data_;

@@ -80,8 +80,8 @@ Result<std::size_t> ReadAwaiter::await_resume() {
   return done_;
 }
 
-ReadAwaiter::~ReadAwaiter() {
-  if (armed() && state_->reader == this) state_->reader = nullptr;
+void ReadAwaiter::detach() noexcept {
+  if (state_->reader == this) state_->reader = nullptr;
 }
 
 // ---- writes ----
@@ -150,8 +150,8 @@ Result<std::size_t> WriteAwaiter::await_resume() {
   return done_;
 }
 
-WriteAwaiter::~WriteAwaiter() {
-  if (armed() && state_->writer == this) state_->writer = nullptr;
+void WriteAwaiter::detach() noexcept {
+  if (state_->writer == this) state_->writer = nullptr;
 }
 
 // ---- the stream ----
