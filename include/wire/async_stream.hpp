@@ -60,7 +60,10 @@ class [[nodiscard]] ReadAwaiter final : detail::IoWait {
     return start(detail::promise_of(h), h);
   }
   /// The bytes read (0 from read_some: the peer closed cleanly), or the error.
-  Result<std::size_t> await_resume();
+  Result<std::size_t> await_resume() const noexcept {
+    if (error_) [[unlikely]] return fail(error_);
+    return done_;
+  }
 
   /// Takes what it can from `bytes` (the stream's delivery); true once satisfied.
   bool absorb(std::span<const std::byte>& bytes) noexcept;
@@ -100,7 +103,10 @@ class [[nodiscard]] WriteAwaiter final : detail::IoWait {
     return start(detail::promise_of(h), h);
   }
   /// data.size(), or the error (partial() has the bytes accepted before it).
-  Result<std::size_t> await_resume();
+  Result<std::size_t> await_resume() const noexcept {
+    if (error_) [[unlikely]] return fail(error_);
+    return done_;
+  }
 
   /// The queue drained: sends more; returns the coroutine to resume if it is done.
   std::coroutine_handle<> drained() noexcept;

@@ -75,11 +75,6 @@ void ReadAwaiter::stop() noexcept {
   state_->partial = done_;
 }
 
-Result<std::size_t> ReadAwaiter::await_resume() {
-  if (error_) return fail(error_);
-  return done_;
-}
-
 void ReadAwaiter::detach() noexcept {
   if (state_->reader == this) state_->reader = nullptr;
 }
@@ -143,11 +138,6 @@ void WriteAwaiter::stop() noexcept {
   state_->writer = nullptr;
   state_->broken = true;  // part of the data went: the stream must not end in a clean FIN
   state_->partial = done_;
-}
-
-Result<std::size_t> WriteAwaiter::await_resume() {
-  if (error_) return fail(error_);
-  return done_;
 }
 
 void WriteAwaiter::detach() noexcept {
