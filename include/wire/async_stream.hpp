@@ -70,12 +70,13 @@ class [[nodiscard]] ReadAwaiter final : detail::IoWait {
   /// The stream ended (peer FIN or close): completes; returns the coroutine to resume.
   std::coroutine_handle<> ended() noexcept;
   /// Satisfied: returns the coroutine to resume.
-  std::coroutine_handle<> finished() noexcept { return disarm(); }
+  std::coroutine_handle<> finished() noexcept;
 
  private:
   bool start(detail::PromiseBase& p, std::coroutine_handle<> h);
   void stop() noexcept override;
   void detach() noexcept;
+  void aim(std::span<std::byte> target) noexcept;  // where the connection's next read goes
 
   detail::StreamState* state_;
   std::span<std::byte> into_;

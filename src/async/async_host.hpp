@@ -52,6 +52,11 @@ class AsyncHost final : public Handler {
   void forget(StreamState* s) noexcept { states_.erase(s); }
   void track(StreamState* s) { states_.insert(s); }
 
+  /// Aims the next read of `c` straight at `target` (a waiting read's buffer); empty: none.
+  static void aim_reads(Connection& c, std::span<std::byte> target) noexcept {
+    c.read_target_ = target;
+  }
+
   void on_connect(Connection& c) override;
   void on_data(Connection& c, Input& input) override;
   void on_drain(Connection& c) override;
