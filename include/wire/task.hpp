@@ -252,9 +252,10 @@ class CancelScope {
 namespace detail {
 
 inline bool Op::join(PromiseBase& p) noexcept {
-  if (p.scope) {
-    if (p.scope->cancelled()) return false;
-    if (p.joined != p.scope) p.scope->join(p);
+  if (p.scope && p.scope->cancelled()) return false;
+  if (p.joined != p.scope) {  // first operation under this scope (or the scope changed)
+    if (p.scope) p.scope->join(p);
+    else leave_scope(p);
   }
   p.suspended_on = this;
   task_ = &p;
