@@ -200,6 +200,10 @@ class Connection final : private IoWatcher {
   EventLoop::TimerId handshake_timer_ = 0;
   bool announced_ = true;        // the handler has had on_connect (false while a TLS accept runs)
   bool close_after_handshake_ = false;  // close() came during an outbound TLS handshake
+  // Set by the coroutine bridge while a read awaits: the next recv goes straight into the
+  // awaiting buffer if it holds read_size bytes (no copy through the worker's buffer);
+  // cleared by the read that uses it.
+  std::span<std::byte> read_target_;
 };
 
 }  // namespace wire
