@@ -342,6 +342,37 @@ TEST(TlsServer, ACoroutineSessionSeesPlaintext) {
             "hello, coroutine");
 }
 
+// A coroutine whose buffer takes a whole read_size would get recv's bytes straight into it; on
+// a TLS connection those are ciphertext, so it must still get only the plaintext.
+TEST(TlsServer, ACoroutineReadingWholeBuffersSeesPlaintext) {
+  ServerOptions o;
+  o.tcp = Endpoint::loopback(Family::v4, 0);
+  o.tls = server_context();
+  o.threads = 1;
+  auto server = serve(o, [](Stream s) -> Task<void> {
+    std::vector<std::byte> buffer(256 * 1024);
+    for (;;) {
+      auto n = co_await s.read_some(buffer);
+      if (!n || *n == 0) co_return;
+      auto w = co_await s.write_all(std::span<const std::byte>(buffer.data(), *n));
+      if (!w) co_return;
+    }
+  });
+  ASSERT_TRUE(server) << server.error().message();
+  ASSERT_TRUE((*server)->start());
+  auto tls = tls_to(*(*server)->tcp_endpoint());
+  ASSERT_TRUE(tls) << tls.error().message();
+  const auto data = pattern(1 << 20, 11);
+  std::thread writer([&] {
+    EXPECT_TRUE(tls->send_all(data));
+    EXPECT_TRUE(tls->shutdown_write());
+  });
+  auto echoed = read_to_end(*tls);
+  writer.join();
+  ASSERT_TRUE(echoed) << echoed.error().message();
+  EXPECT_TRUE(*echoed == data) << "echoed " << echoed->size() << " bytes";
+}
+
 TEST(TlsServer, AClientContextIsRefused) {
   ServerOptions o;
   o.tcp = Endpoint::loopback(Family::v4, 0);
