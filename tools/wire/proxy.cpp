@@ -24,6 +24,10 @@
 namespace wire::cli {
 namespace {
 
+// The library's defaults, read once (a temporary ServerOptions per use trips GCC 12's
+// -Wmaybe-uninitialized on its optional TlsContext under -O1 -fsanitize=address).
+const ServerOptions server_defaults{};
+
 struct ProxyCommand {
   std::string listen;
   std::string target;
@@ -33,7 +37,7 @@ struct ProxyCommand {
   double jitter_ms = 0;
   ProxyFaults faults;
   unsigned threads = 0;
-  std::size_t max_connections = ServerOptions{}.max_connections;
+  std::size_t max_connections = server_defaults.max_connections;
   double idle_timeout = 300;
   double drain_timeout = 5;
   TlsFlags tls_listen;  ///< --tls-listen --cert --key: TLS from clients ends here
