@@ -171,6 +171,7 @@ int run_listen(const NcOptions& o) {
   }
   ListenOptions lo;
   lo.address = join_host_port(host, port);
+  lo.family = {.v4 = o.v4, .v6 = o.v6, .dual_stack = false};
   if (auto bad = address_usage_error(lo.address)) return *bad;
   lo.keep_open = o.keep;
   lo.end_on_peer_close = o.shutdown;  // nc -l -N quits when its client half-closes

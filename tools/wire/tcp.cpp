@@ -1,9 +1,11 @@
 // wire tcp listen / wire tcp connect: netcat's two halves, with the seed's lines on --verbose.
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
 #include <memory>
+#include <variant>
 
 #include "command.hpp"
 #include "exec.hpp"
@@ -49,24 +51,48 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
 
 }  // namespace
 
+namespace {
+
+// The next connection on whichever listener has one first.
+Result<Accepted> accept_any(std::vector<TcpListener>& listeners) {
+  if (listeners.size() == 1) return listeners.front().accept();
+  std::vector<pollfd> fds;
+  for (auto& l : listeners) fds.push_back({l.native_handle(), POLLIN, 0});
+  for (;;) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      return fail(last_system_error());
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i)
+      if (fds[i].revents) return listeners[i].accept();
+  }
+}
+
+}  // namespace
+
 int tcp_listen(const ListenOptions& o) {
   std::optional<TlsContext> tls_context;
   if (o.tls.enabled && !(tls_context = make_server_context(o.tls))) return exit_failure;
-  auto found = resolve_or_report(o.address);
-  if (!found) return exit_failure;
-  auto listener = TcpListener::listen(found->front(), {.backlog = o.backlog});
-  if (!listener)
-    return report(fmt::format("cannot listen on {}", found->front().to_string()), listener.error());
-  if (!o.exec_options.argv.empty()) return exec_listen(*listener, o.exec_options);
-  auto self = listener->local_endpoint();
-  if (!self) return report("local address", self.error());
-  if (o.verbose) log("listening on {}", self->to_string());
-  if (o.on_listening) o.on_listening(*self);
+  auto found = listen_endpoints(o.address, o.family);
+  if (auto* rc = std::get_if<int>(&found)) return *rc;
+  auto sockets = bind_all(std::get<std::vector<Endpoint>>(found), SOCK_STREAM, o.backlog, o.family);
+  if (!sockets) return exit_failure;
+  if (!o.exec_options.argv.empty()) return exec_listen(*sockets, o.exec_options);
+  std::vector<TcpListener> listeners;
+  for (auto& s : *sockets) {
+    auto at = s.local_endpoint();
+    if (!at) return report("local address", at.error());
+    if (o.verbose) log("listening on {}", at->to_string());
+    if (o.on_listening) o.on_listening(*at);
+    listeners.emplace_back(std::move(s));
+  }
 
   bool input_done = false;
   do {
-    auto accepted = listener->accept();
+    auto accepted = accept_any(listeners);
     if (!accepted) return report("accept", accepted.error());
+    auto self = accepted->stream.local_endpoint();
+    if (!self) return report("local address", self.error());
     if (o.on_accepted) o.on_accepted(accepted->peer);
     if (!o.frame.empty()) {
       if (int rc = listen_framed(o, *accepted, *self, input_done); rc != exit_ok || !o.keep_open)
@@ -228,13 +254,15 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       "Accept a connection; copy it to stdout and stdin to it until both sides end (nc -l -N).\n"
       "Example: wire tcp listen 127.0.0.1:8888 --verbose");
   listen->add_option("address", lo->address,
-                     "Local address: 127.0.0.1:8888, :8888, or netcat's HOST PORT / PORT")
+                     "Local address: 127.0.0.1:8888, [::]:8888, :8888 or localhost:8888 (loopback, "
+                     "both 127.0.0.1 and ::1), or netcat's HOST PORT / PORT")
       ->required();
   listen->add_option("port", lo->port, "With HOST: the port (as nc -l HOST PORT)");
   listen->add_flag("--keep-open,-k", lo->keep_open, "Serve one client after another");
+  add_family_flags(*listen, lo->family);
   listen->add_flag("--verbose,-v", lo->verbose,
                    "On stderr: the bound address, then the seed's line for each receive");
-  listen->add_option("--backlog", lo->backlog, "Connections queued before accept")
+  listen->add_option("--backlog", lo->backlog, "Connections queued before accept (default 128)")
       ->check(whole_in(1, 65535));
   listen->add_option("--buffer-size", lo->buffer_size, "Bytes read per receive")
       ->check(whole_in(1, std::uint64_t{1} << 24));

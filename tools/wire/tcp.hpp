@@ -7,6 +7,7 @@
 #include "command.hpp"
 #include "exec.hpp"
 #include "framed_relay.hpp"
+#include "listen_addresses.hpp"
 #include "tls_options.hpp"
 
 namespace wire::cli {
@@ -14,6 +15,7 @@ namespace wire::cli {
 struct ListenOptions {
   std::string address;
   std::string port;  ///< netcat's form: `listen HOST PORT`
+  FamilyFlags family;  ///< -4 / -6 / --dual-stack
   bool keep_open = false;
   bool end_on_peer_close = false;  ///< done when the client half-closes (nc -l -N)
   bool verbose = false;
