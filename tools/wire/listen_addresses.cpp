@@ -83,6 +83,11 @@ std::optional<std::vector<Socket>> bind_all(std::span<const Endpoint> at, int ty
     for (const Endpoint& want : at) {
       const Endpoint e = want.port() == 0 && port != 0 ? want.with_port(port) : want;
       auto s = bind_one(e, type, backlog, f);
+      // ":PORT" on a host without IPv6 (or IPv4): the loopback it has is enough.
+      if (!s && at.size() > 1 && e.is_loopback() &&
+          (s.error() == std::errc::address_family_not_supported ||
+           s.error() == std::errc::address_not_available))
+        continue;
       if (!s) {
         retry = want.port() == 0 && port != 0 && s.error() == std::errc::address_in_use &&
                 attempt < attempts;
@@ -100,21 +105,30 @@ std::optional<std::vector<Socket>> bind_all(std::span<const Endpoint> at, int ty
       }
       out.push_back(std::move(*s));
     }
+    if (!retry && out.empty()) {
+      report(fmt::format("cannot listen on {}: no address family available",
+                         at.front().to_string()));
+      return std::nullopt;
+    }
     if (!retry) return out;
   }
 }
 
 std::optional<std::vector<Endpoint>> common_port(std::vector<Endpoint> at, int type,
                                                  const FamilyFlags& f) {
-  const bool any_zero = std::any_of(at.begin(), at.end(), [](const Endpoint& e) {
-    return e.family() != Family::local && e.port() == 0;
-  });
-  if (at.size() < 2 || !any_zero) return at;
+  if (at.size() < 2) return at;
   auto sockets = bind_all(at, type, 1, f);
   if (!sockets) return std::nullopt;
-  for (std::size_t i = 0; i < at.size(); ++i)
-    if (auto bound = (*sockets)[i].local_endpoint()) at[i] = at[i].with_port(bound->port());
-  return at;  // the sockets close here; the runtime binds the same port at once
+  std::vector<Endpoint> out;
+  for (const Socket& s : *sockets) {
+    auto bound = s.local_endpoint();
+    if (!bound) {
+      report("local address", bound.error());
+      return std::nullopt;
+    }
+    out.push_back(*bound);
+  }
+  return out;  // the sockets close here; the runtime binds the same ports at once
 }
 
 }  // namespace wire::cli

@@ -35,14 +35,16 @@ bool dual_stack_for(const Endpoint& at, const FamilyFlags& f);
 
 /// Sockets of `type` (SOCK_STREAM: listening, with SO_REUSEADDR) bound to every one of `at`, on
 /// one port: given port 0, the first socket's port is the others' too (tried again with a new
-/// port, a few times, if another program holds it in the other family). Prints "cannot listen
-/// on ADDR: why" and returns nullopt on failure.
+/// port, a few times, if another program holds it in the other family). Of several addresses,
+/// a loopback one of a family this host lacks is skipped. Prints "cannot listen on ADDR: why"
+/// and returns nullopt on failure.
 std::optional<std::vector<Socket>> bind_all(std::span<const Endpoint> at, int type, int backlog,
                                             const FamilyFlags& f);
 
-/// For runtimes that bind their own sockets (serve, proxy): `at` with port 0 replaced by one port
-/// free in every family of `at` (found as bind_all finds it, then released). Unchanged if no
-/// port is 0 or there is one address. nullopt (a line printed) if none could be found.
+/// For runtimes that bind their own sockets (serve, proxy): the addresses of `at` this host can
+/// bind, port 0 replaced by one port free in all of them (found by bind_all, then released; the
+/// runtime binds it again at once). Unchanged if there is one address. nullopt (a line
+/// printed) if they cannot be bound.
 std::optional<std::vector<Endpoint>> common_port(std::vector<Endpoint> at, int type,
                                                  const FamilyFlags& f);
 

@@ -166,6 +166,7 @@ int run_listen(const NcOptions& o) {
     ro.address = join_host_port(host, port);
     ro.buffer_size = 65536;
     ro.raw = true;
+    ro.family = {.v4 = o.v4, .v6 = o.v6, .dual_stack = false};
     if (auto bad = address_usage_error(ro.address)) return *bad;
     return udp_recv(ro);
   }

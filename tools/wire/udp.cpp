@@ -1,4 +1,5 @@
 // wire udp send / wire udp recv: one datagram per message, the seed's lines per datagram.
+#include <poll.h>
 #include <unistd.h>
 
 #include <array>
@@ -6,6 +7,7 @@
 #include <fmt/core.h>
 #include <iostream>
 #include <memory>
+#include <variant>
 #include <vector>
 
 #include "command.hpp"
@@ -83,19 +85,46 @@ int udp_send(const SendOptions& o) {
   return exit_ok;
 }
 
+namespace {
+
+// The index of a socket with a datagram waiting (blocking until one has).
+Result<std::size_t> wait_readable(std::vector<UdpSocket>& sockets) {
+  if (sockets.size() == 1) return 0;
+  std::vector<pollfd> fds;
+  for (auto& s : sockets) fds.push_back({s.native_handle(), POLLIN, 0});
+  for (;;) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      return fail(last_system_error());
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i)
+      if (fds[i].revents) return i;
+  }
+}
+
+}  // namespace
+
 int udp_recv(const RecvOptions& o) {
-  auto found = resolve_or_report(o.address);
-  if (!found) return exit_failure;
-  auto socket = UdpSocket::open(found->front());
-  if (!socket) return report(fmt::format("cannot bind {}", found->front().to_string()), socket.error());
-  auto self = socket->local_endpoint();
-  if (!self) return report("local address", self.error());
-  // Always, as `serve` does: a script (or the --help example) can wait for this line.
-  log("listening on udp {}", self->to_string());
+  auto found = listen_endpoints(o.address, o.family);
+  if (auto* rc = std::get_if<int>(&found)) return *rc;
+  auto bound = bind_all(std::get<std::vector<Endpoint>>(found), SOCK_DGRAM, 0, o.family);
+  if (!bound) return exit_failure;
+  std::vector<UdpSocket> sockets;
+  std::vector<Endpoint> selves;
+  for (auto& s : *bound) {
+    auto self = s.local_endpoint();
+    if (!self) return report("local address", self.error());
+    // Always, as `serve` does: a script (or the --help example) can wait for this line.
+    log("listening on udp {}", self->to_string());
+    selves.push_back(*self);
+    sockets.emplace_back(std::move(s));
+  }
 
   std::vector<std::byte> buffer(o.buffer_size);
   for (std::size_t seen = 0; o.count == 0 || seen < o.count; ++seen) {
-    auto d = socket->receive_from(buffer);
+    auto ready = wait_readable(sockets);
+    if (!ready) return report("poll", ready.error());
+    auto d = sockets[*ready].receive_from(buffer);
     if (!d) return report("receive", d.error());
     auto data = std::span(buffer).first(d->size);
     if (d->truncated())
@@ -104,7 +133,7 @@ int udp_recv(const RecvOptions& o) {
     if (o.raw) {
       if (auto r = write_all(STDOUT_FILENO, data); !r) return report("write stdout", r.error());
     } else {
-      auto line = received_line(*self, data, d->from);
+      auto line = received_line(selves[*ready], data, d->from);
       if (auto r = write_all(STDOUT_FILENO, as_bytes(line)); !r)
         return report("write stdout", r.error());
     }
@@ -139,9 +168,12 @@ void add_udp_commands(CLI::App& app, Action& action) {
       "recv",
       "Receive datagrams and print the seed's server line for each.\n"
       "Example: wire udp recv 127.0.0.1:8888 --count 1");
-  recv->add_option("address", recv_opts->address, "Local address to bind, e.g. 127.0.0.1:8888")
+  recv->add_option("address", recv_opts->address,
+                    "Local address to bind, e.g. 127.0.0.1:8888, [::]:8888, or :8888 / "
+                    "localhost:8888 (loopback, both 127.0.0.1 and ::1)")
       ->required()
       ->check(address_text());
+  add_family_flags(*recv, recv_opts->family);
   recv->add_option("--count,-c", recv_opts->count, "Stop after this many datagrams (0: never)")
       ->check(whole_in(0, std::uint64_t{1} << 40));
   recv->add_option("--buffer-size", recv_opts->buffer_size,

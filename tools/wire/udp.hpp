@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include "listen_addresses.hpp"
+
 namespace wire::cli {
 
 struct SendOptions {
@@ -20,6 +22,7 @@ struct RecvOptions {
   std::size_t buffer_size = 1024;
   bool raw = false;
   bool verbose = false;
+  FamilyFlags family;  ///< -4 / -6 / --dual-stack
 };
 
 /// Sends as `wire udp send` does; returns the exit code.
