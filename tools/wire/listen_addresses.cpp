@@ -92,7 +92,8 @@ std::optional<std::vector<Socket>> bind_all(std::span<const Endpoint> at, int ty
         retry = want.port() == 0 && port != 0 && s.error() == std::errc::address_in_use &&
                 attempt < attempts;
         if (retry) break;
-        report(fmt::format("cannot listen on {}", e.to_string()), s.error());
+        report(fmt::format("cannot {} {}", type == SOCK_STREAM ? "listen on" : "bind",
+                           e.to_string()), s.error());
         return std::nullopt;
       }
       if (port == 0 && e.family() != Family::local) {
