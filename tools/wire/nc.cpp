@@ -33,30 +33,6 @@ struct NcOptions {
 constexpr const char* unsupported_switches = "bCDdFrStZ";
 constexpr const char* unsupported_options = "IiMmOPqTVWXx";
 
-// A UnixStream for the relay (the TCP one is TcpByteStream): non-blocking while it relays.
-class UnixByteStream final : public ByteStream {
- public:
-  explicit UnixByteStream(UnixStream& s) : s_(s) { (void)s_.set_non_blocking(true); }
-  ~UnixByteStream() override { (void)s_.set_non_blocking(false); }
-  int poll_fd() const noexcept override { return s_.native_handle(); }
-  Result<Io> read_some(std::span<std::byte> buffer) override {
-    auto n = s_.receive(buffer);
-    if (!n && would_block(n.error())) return Io{Io::Status::want_read, 0};
-    if (!n) return fail(n.error());
-    return *n == 0 ? Io{Io::Status::eof, 0} : Io{Io::Status::progress, *n};
-  }
-  Result<Io> write_some(std::span<const std::byte> data) override {
-    auto n = s_.send(data);
-    if (!n && would_block(n.error())) return Io{Io::Status::want_write, 0};
-    if (!n) return fail(n.error());
-    return Io{Io::Status::progress, *n};
-  }
-  Result<void> shutdown_write() override { return s_.shutdown_write(); }
-
- private:
-  UnixStream& s_;
-};
-
 int relay_unix(UnixStream& stream, const std::string& path, bool end_on_peer_close,
                bool& input_done) {
   UnixByteStream network(stream);
@@ -68,14 +44,28 @@ int relay_unix(UnixStream& stream, const std::string& path, bool end_on_peer_clo
   return exit_ok;
 }
 
+// -U PATH: wire tcp connect unix:PATH; with -u, wire udp send unix:PATH (Unix datagrams).
 int unix_connect(const NcOptions& o, const std::string& path) {
-  auto stream = UnixStream::connect("unix:" + path, seconds(o.timeout));
-  if (!stream) return report(path, stream.error());  // nc: "nc: PATH: No such file or directory"
-  bool input_done = false;
-  return relay_unix(*stream, path, false, input_done);
+  if (o.udp) {
+    SendOptions so;
+    so.address = "unix:" + path;
+    so.raw = true;
+    return udp_send(so);
+  }
+  ConnectOptions co;
+  co.address = "unix:" + path;
+  co.timeout = o.timeout;
+  return tcp_connect(co);
 }
 
 int unix_listen(const NcOptions& o, const std::string& path) {
+  if (o.udp) {  // -l -u -U PATH: wire udp recv unix:PATH
+    RecvOptions ro;
+    ro.address = "unix:" + path;
+    ro.buffer_size = 65536;
+    ro.raw = true;
+    return udp_recv(ro);
+  }
   auto local = Endpoint::parse("unix:" + path);
   if (!local) return report(fmt::format("bad address 'unix:{}'", path), local.error());
   auto listener = UnixListener::listen(*local);
@@ -228,7 +218,7 @@ int run_nc(const NcOptions& o) {
   if (o.v4 && o.v6) return report("nc: -4 and -6 together", exit_usage);
   if (o.keep && !o.listen) return report("nc: must use -l with -k", exit_usage);
   if (o.unix_socket) {
-    if (o.udp || o.zero_io) return report("nc: -U with -u or -z is not supported", exit_usage);
+    if (o.zero_io) return report("nc: -U with -z is not supported", exit_usage);
     if (o.args.size() != 1) return report("nc: -U needs one PATH", exit_usage);
     return o.listen ? unix_listen(o, o.args[0]) : unix_connect(o, o.args[0]);
   }
@@ -253,7 +243,8 @@ void add_nc_command(CLI::App& app, Action& action) {
   nc->add_flag("-u", o->udp, "UDP: each stdin line is one datagram");
   nc->add_flag("-v", o->verbose, "nc's connection lines on stderr");
   nc->add_flag("-z", o->zero_io, "Report whether the port accepts a connection (wire tcp probe)");
-  nc->add_flag("-U", o->unix_socket, "Unix stream socket: PATH instead of host port");
+  nc->add_flag("-U", o->unix_socket,
+               "Unix socket: PATH instead of host port (stream; with -u, datagrams)");
   nc->add_option("-w", o->timeout, "Connect timeout in seconds")->check(seconds_flag());
   nc->add_option("-s", o->source, "Local address to bind");
   nc->add_option("-p", o->source_port, "Local port to bind")->check(whole_in(0, 65535));

@@ -87,6 +87,11 @@ std::optional<ProxyOptions> proxy_options(const ProxyCommand& c, int& code) {
     return std::nullopt;
   }
   auto& wanted = std::get<std::vector<Endpoint>>(found);
+  if (c.udp && (wanted.front().family() == Family::local || c.target.starts_with("unix:"))) {
+    code = report("proxy --udp relays UDP: give IP addresses (a Unix address is for TCP)",
+                  exit_usage);
+    return std::nullopt;
+  }
   // The UDP relay has one listening socket a loop: ":PORT" is its first address (127.0.0.1).
   if (c.udp) wanted.resize(1);
   auto listen = common_port(std::move(wanted), c.udp ? SOCK_DGRAM : SOCK_STREAM, c.family);
@@ -149,8 +154,12 @@ int run_proxy(const ProxyCommand& c) {
     log("wire: proxy: {}", r.error().message());
     return exit_failure;
   }
-  log("listening on {} {}", kind, (*proxy)->endpoint().to_string());
-  for (const Endpoint& at : options->server.stream_listen) log("listening on {} {}", kind, at.to_string());
+  auto say_listening = [kind](const Endpoint& at) {
+    if (at.family() == Family::local) log("listening on unix {}", at.host());
+    else log("listening on {} {}", kind, at.to_string());
+  };
+  say_listening((*proxy)->endpoint());
+  for (const Endpoint& at : options->server.stream_listen) say_listening(at);
   serve_until_stopped(**proxy, signals);
   (*proxy)->shutdown();
   auto ran = (*proxy)->wait();
@@ -212,11 +221,13 @@ void add_proxy_command(CLI::App& app, Action& action) {
       "Example: wire proxy --udp 127.0.0.1:9000 127.0.0.1:8888 --loss 0.2 --seed 7");
   cmd->add_option("listen", c->listen,
                   "Where clients connect, e.g. 127.0.0.1:9000 (port 0: any); :9000 and "
-                  "localhost:9000 mean 127.0.0.1 and ::1 for TCP, 127.0.0.1 for UDP")
+                  "localhost:9000 mean 127.0.0.1 and ::1 for TCP, 127.0.0.1 for UDP; TCP takes "
+                  "a Unix socket too: unix:/tmp/p.sock or unix:@name")
       ->required()
       ->check(address_text());
   add_family_flags(*cmd, c->family);
-  cmd->add_option("target", c->target, "Where their traffic goes, e.g. 127.0.0.1:8888")
+  cmd->add_option("target", c->target,
+                  "Where their traffic goes, e.g. 127.0.0.1:8888 or (TCP) unix:/run/x.sock")
       ->required()
       ->check(address_text());
   auto* udp = cmd->add_flag("--udp,-u", c->udp, "Relay UDP datagrams");

@@ -31,6 +31,26 @@ Result<Io> TcpByteStream::write_some(std::span<const std::byte> data) {
   return Io{Io::Status::progress, *n};
 }
 
+UnixByteStream::UnixByteStream(UnixStream& stream) : stream_(stream) {
+  (void)stream_.set_non_blocking(true);
+}
+
+UnixByteStream::~UnixByteStream() { (void)stream_.set_non_blocking(false); }
+
+Result<Io> UnixByteStream::read_some(std::span<std::byte> buffer) {
+  auto n = stream_.receive(buffer);
+  if (!n && would_block(n.error())) return Io{Io::Status::want_read, 0};
+  if (!n) return fail(n.error());
+  return *n == 0 ? Io{Io::Status::eof, 0} : Io{Io::Status::progress, *n};
+}
+
+Result<Io> UnixByteStream::write_some(std::span<const std::byte> data) {
+  auto n = stream_.send(data);
+  if (!n && would_block(n.error())) return Io{Io::Status::want_write, 0};
+  if (!n) return fail(n.error());
+  return Io{Io::Status::progress, *n};
+}
+
 Result<Io> FdByteStream::read_some(std::span<std::byte> buffer) {
   for (;;) {
     ssize_t n = ::read(fd_, buffer.data(), buffer.size());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "wire/tcp.hpp"
+#include "wire/unix.hpp"
 
 namespace wire::cli {
 
@@ -63,6 +64,20 @@ class TcpByteStream final : public ByteStream {
 
  private:
   TcpStream& stream_;
+};
+
+/// A UnixStream, as TcpByteStream is for a TcpStream.
+class UnixByteStream final : public ByteStream {
+ public:
+  explicit UnixByteStream(UnixStream& stream);
+  ~UnixByteStream() override;
+  int poll_fd() const noexcept override { return stream_.native_handle(); }
+  Result<Io> read_some(std::span<std::byte> buffer) override;
+  Result<Io> write_some(std::span<const std::byte> data) override;
+  Result<void> shutdown_write() override { return stream_.shutdown_write(); }
+
+ private:
+  UnixStream& stream_;
 };
 
 /// A descriptor we do not own, such as stdin or stdout. Its blocking mode is left as it is

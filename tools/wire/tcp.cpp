@@ -190,7 +190,44 @@ int connect_framed(const ConnectOptions& o, TcpStream& stream, const Endpoint& s
 
 }  // namespace
 
+namespace {
+
+// `connect unix:/path` (or unix:@name): the same relay over a Unix stream socket. A failed
+// relay closes the socket; a Unix stream has no reset to send, and the exit code says it.
+int connect_unix(const ConnectOptions& o) {
+  auto peer = Endpoint::parse(o.address);
+  if (!peer) return report(fmt::format("bad address '{}'", o.address), peer.error());
+  auto stream = UnixStream::connect(*peer, seconds(o.timeout));
+  if (!stream) return report(fmt::format("cannot connect to {}", o.address), stream.error());
+  if (o.on_connected) o.on_connected(*peer);
+  const Endpoint self = stream->local_endpoint().value_or(Endpoint{});
+  RelayHooks hooks;
+  if (o.verbose) {
+    hooks.on_send = [&](std::span<const std::byte> data) {
+      log_seed_line(sent_line(self, data, *peer));
+    };
+  }
+  UnixByteStream network(*stream);
+  FdByteStream output(STDOUT_FILENO);
+  FdByteStream stdin_stream(STDIN_FILENO);
+  std::optional<MemoryByteStream> message;
+  ByteStream* input = &stdin_stream;
+  if (o.message) {
+    auto bytes = as_bytes(*o.message);
+    input = &message.emplace(std::vector<std::byte>(bytes.begin(), bytes.end()));
+  }
+  RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = false, .from_network = {},
+                  .from_input = {}};
+  bool input_done = false;
+  if (auto r = relay(network, input, output, ro, hooks, input_done); !r)
+    return report(describe(r.error(), fmt::format("connection to {}", o.address)));
+  return exit_ok;
+}
+
+}  // namespace
+
 int tcp_connect(const ConnectOptions& o) {
+  if (o.address.starts_with("unix:")) return connect_unix(o);
   auto stream = connect_or_report(o);
   if (!stream) return exit_failure;
   auto self = stream->local_endpoint();
@@ -286,7 +323,8 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       "Connect, send MESSAGE or stdin, half-close when it ends, print replies until the peer "
       "closes.\nExample: wire tcp connect 127.0.0.1:8888 hello --from 127.0.0.1:8000");
   connect->add_option("address", co->address,
-                      "Peer: 127.0.0.1:8888, [::1]:8888, or netcat's HOST PORT")
+                      "Peer: 127.0.0.1:8888, [::1]:8888, a Unix stream socket unix:/run/x.sock "
+                      "or unix:@name, or netcat's HOST PORT")
       ->required();
   connect->add_option("message", co->message,
                       "Payload; without it, stdin is sent. After a HOST without a port, a "
@@ -309,6 +347,10 @@ void add_tcp_commands(CLI::App& app, Action& action) {
         co->message.reset();
       }
       if (auto bad = address_usage_error(co->address)) return *bad;
+      if (co->address.starts_with("unix:") &&
+          (!co->from.empty() || !co->frame.empty() || co->tls.enabled))
+        return report(fmt::format("{}: --from, --frame and --tls are for TCP addresses",
+                                  co->address), exit_usage);
       if (!co->from.empty())
         if (auto bad = address_usage_error(co->from)) return *bad;
       return tcp_connect(*co);
