@@ -38,7 +38,7 @@ int relay_unix(UnixStream& stream, const std::string& path, bool end_on_peer_clo
   UnixByteStream network(stream);
   FdByteStream input(STDIN_FILENO), output(STDOUT_FILENO);
   RelayOptions ro{.buffer_size = 65536, .end_on_peer_close = end_on_peer_close,
-                  .from_network = {}, .from_input = {}};
+                  .from_network = {}, .from_input = {}, .idle_timeout = {}};
   if (auto r = relay(network, &input, output, ro, {}, input_done); !r)
     return report(describe(r.error(), fmt::format("connection on {}", path)));
   return exit_ok;
@@ -55,6 +55,7 @@ int unix_connect(const NcOptions& o, const std::string& path) {
   ConnectOptions co;
   co.address = "unix:" + path;
   co.timeout = o.timeout;
+  co.idle_timeout = o.timeout;  // nc -w: idle too
   return tcp_connect(co);
 }
 
@@ -202,6 +203,7 @@ int run_connect(const NcOptions& o) {
   co.address = peer;
   co.from = source_address(o, peer);
   co.timeout = o.timeout;
+  co.idle_timeout = o.timeout;  // nc -w: a connection idle this long ends, as OpenBSD nc's
   if (o.verbose) {
     co.on_connected = [host, port](const Endpoint&) {
       log("Connection to {} {} port [tcp/{}] succeeded!", host, port, service(port, "tcp"));
@@ -245,7 +247,10 @@ void add_nc_command(CLI::App& app, Action& action) {
   nc->add_flag("-z", o->zero_io, "Report whether the port accepts a connection (wire tcp probe)");
   nc->add_flag("-U", o->unix_socket,
                "Unix socket: PATH instead of host port (stream; with -u, datagrams)");
-  nc->add_option("-w", o->timeout, "Connect timeout in seconds")->check(seconds_flag());
+  nc->add_option("-w", o->timeout,
+                 "Seconds to wait for the connection, and then for any traffic: idle this long, "
+                 "the connection ends (exit 0, as OpenBSD nc)")
+      ->check(seconds_flag());
   nc->add_option("-s", o->source, "Local address to bind");
   nc->add_option("-p", o->source_port, "Local port to bind")->check(whole_in(0, 65535));
   nc->add_option("-e", o->exec, "With -l: run COMMAND with each connection as its stdin/stdout (wire tcp listen --exec)");

@@ -5,6 +5,7 @@
 // a side that has ended is no longer polled.
 //
 // The relay drives ByteStreams, so a TLS stream plugs in as one more implementation.
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -139,6 +140,9 @@ struct RelayOptions {
   bool end_on_peer_close = false;
   Transform from_network;  ///< applied network -> output
   Transform from_input;    ///< applied input -> network
+  /// nc -w: when nothing has been ready to move either way for this long, stop and return
+  /// success, as OpenBSD nc does (0: wait for ever).
+  std::chrono::milliseconds idle_timeout{0};
 };
 
 /// Runs until both directions end: network EOF has been written out, and input EOF has been

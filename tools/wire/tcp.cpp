@@ -107,7 +107,7 @@ int tcp_listen(const ListenOptions& o) {
     }
     RelayOptions ro{.buffer_size = o.buffer_size,
                     .end_on_peer_close = o.keep_open || o.end_on_peer_close,
-                    .from_network = {}, .from_input = {}};
+                    .from_network = {}, .from_input = {}, .idle_timeout = {}};
     if (tls_context) {
       auto served = serve_tls(o.tls, *tls_context, *accepted, ro, hooks, o.verbose, input_done);
       if (served == TlsServed::fatal || (served != TlsServed::ok && !o.keep_open))
@@ -217,7 +217,7 @@ int connect_unix(const ConnectOptions& o) {
     input = &message.emplace(std::vector<std::byte>(bytes.begin(), bytes.end()));
   }
   RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = false, .from_network = {},
-                  .from_input = {}};
+                  .from_input = {}, .idle_timeout = seconds(o.idle_timeout)};
   bool input_done = false;
   if (auto r = relay(network, input, output, ro, hooks, input_done); !r)
     return report(describe(r.error(), fmt::format("connection to {}", o.address)));
@@ -244,7 +244,7 @@ int tcp_connect(const ConnectOptions& o) {
   }
   bool input_done = false;
   RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = false, .from_network = {},
-                  .from_input = {}};
+                  .from_input = {}, .idle_timeout = seconds(o.idle_timeout)};
   if (o.tls.enabled)
     return connect_tls(o.tls, std::move(*stream), o.address, *peer, o.message, ro, hooks,
                        o.verbose);

@@ -35,6 +35,7 @@ struct ConnectOptions {
   std::optional<std::string> message;
   std::string from;
   double timeout = 0;
+  double idle_timeout = 0;  ///< nc -w: end the relay after this many idle seconds (0: never)
   bool verbose = false;
   std::size_t buffer_size = 65536;
   std::string frame;
