@@ -264,7 +264,8 @@ void add_nc_command(CLI::App& app, Action& action) {
     nc->add_option_function<std::string>(
         name, [o, name](const std::string&) { o->refused.push_back(name); }, "Not supported");
   }
-  nc->add_option("args", o->args, "host port (connect), [host] port (-l), or PATH (-U)");
+  nc->add_option("args", o->args, "host port (connect), [host] port (-l), or PATH (-U)")
+      ->default_str("");
   nc->callback([&action, o] { action = [o] { return run_nc(*o); }; });
 }
 

@@ -228,11 +228,13 @@ void add_serve_command(CLI::App& app, Action& action) {
                   "Serve TCP here, e.g. 127.0.0.1:8888 or [::]:8888 (port 0: any); :8888 and "
                   "localhost:8888 mean loopback in both families (127.0.0.1 and ::1); repeat "
                   "for more addresses")
-      ->check(address_text());
+      ->check(address_text())
+      ->default_str("");
   cmd->add_option("--unix", o->unix_paths,
                   "Serve on a Unix stream socket: a path such as /tmp/e.sock, or @name "
                   "(abstract); a stale socket file is replaced, a live one refused, and the "
-                  "file is removed on exit; repeat for more");
+                  "file is removed on exit; repeat for more")
+      ->default_str("");
   cmd->add_option("--mode", o->mode, "Permissions of the --unix socket files, in octal (e.g. 660)")
       ->check([](const std::string& m) -> std::string {
         if (m.empty() || m.size() > 4 || m.find_first_not_of("01234567") != std::string::npos)
@@ -242,7 +244,8 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--udp", o->udp,
                   "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat); as --tcp, :8888 is both "
                   "loopbacks; repeat for more addresses")
-      ->check(address_text());
+      ->check(address_text())
+      ->default_str("");
   add_family_flags(*cmd, o->family);
   cmd->add_option("--threads,-t", o->threads, "Event loops, one per thread (0: one per core)")
       ->check(whole_in(0, 1024));
