@@ -155,6 +155,32 @@ TEST(CliUnixAddress, ProxyBetweenUnixAndTcp) {
   EXPECT_EQ(udp_unix.code, 2) << udp_unix.err;
 }
 
+// tcp listen unix:PATH relays one client (OpenBSD nc -U) and, with --sh-exec, serves a shell
+// command to socat; the socket file is gone after each.
+TEST(CliUnixAddress, TcpListenUnixPath) {
+  TempDir dir;
+  const std::string path = (dir.path / "listen.sock").string();
+  auto listener = Process::start({wire_cmd, "tcp", "listen", "unix:" + path, "-v"});
+  ASSERT_EQ(listening(listener), "unix " + path);
+  ASSERT_TRUE(listener.write("from wire\n"));
+  listener.close_stdin();
+  auto client = run({"nc.openbsd", "-N", "-U", path}, "from nc\n", 20s);
+  EXPECT_EQ(client.code, 0) << client.err;
+  EXPECT_EQ(client.out, "from wire\n");
+  EXPECT_EQ(listener.wait(), 0);
+  EXPECT_EQ(listener.read_all(Stream::out), "from nc\n");
+  EXPECT_FALSE(fs::exists(path));
+
+  auto exec = Process::start({wire_cmd, "tcp", "listen", "unix:" + path, "--sh-exec",
+                              "read x; echo \"hello, $x\"", "-v"});
+  ASSERT_EQ(listening(exec), "unix " + path);
+  auto greeted = run({"socat", "-t", "10", "-", "UNIX-CONNECT:" + path}, "socat\n", 20s);
+  EXPECT_EQ(greeted.code, 0) << greeted.err;
+  EXPECT_EQ(greeted.out, "hello, socat\n");
+  EXPECT_EQ(exec.wait(), 0);
+  EXPECT_FALSE(fs::exists(path));
+}
+
 // udp recv -k: accepted (nc's habit), the default already; with --count it is a usage error.
 TEST(CliUnixAddress, UdpRecvKeepOpen) {
   auto recv = Process::start({wire_cmd, "udp", "recv", "127.0.0.1:0", "-k", "--raw"});

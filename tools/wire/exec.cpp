@@ -322,7 +322,9 @@ int exec_listen(std::span<Socket> listeners, const ExecOptions& o) {
   // Said once the stop signals are blocked: a SIGTERM sent on reading it stops, not kills.
   if (o.verbose)
     for (Socket& listener : listeners)
-      if (auto self = listener.local_endpoint()) log("listening on {}", self->to_string());
+      if (auto self = listener.local_endpoint())
+        log("listening on {}{}", self->family() == Family::local ? "unix " : "",
+            self->family() == Family::local ? self->host() : self->to_string());
   return ExecServer(listeners, o, fd).run();
 }
 

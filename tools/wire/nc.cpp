@@ -33,17 +33,6 @@ struct NcOptions {
 constexpr const char* unsupported_switches = "bCDdFrStZ";
 constexpr const char* unsupported_options = "IiMmOPqTVWXx";
 
-int relay_unix(UnixStream& stream, const std::string& path, bool end_on_peer_close,
-               bool& input_done) {
-  UnixByteStream network(stream);
-  FdByteStream input(STDIN_FILENO), output(STDOUT_FILENO);
-  RelayOptions ro{.buffer_size = 65536, .end_on_peer_close = end_on_peer_close,
-                  .from_network = {}, .from_input = {}, .idle_timeout = {}};
-  if (auto r = relay(network, &input, output, ro, {}, input_done); !r)
-    return report(describe(r.error(), fmt::format("connection on {}", path)));
-  return exit_ok;
-}
-
 // -U PATH: wire tcp connect unix:PATH; with -u, wire udp send unix:PATH (Unix datagrams).
 int unix_connect(const NcOptions& o, const std::string& path) {
   if (o.udp) {
@@ -67,21 +56,18 @@ int unix_listen(const NcOptions& o, const std::string& path) {
     ro.raw = true;
     return udp_recv(ro);
   }
-  auto local = Endpoint::parse("unix:" + path);
-  if (!local) return report(fmt::format("bad address 'unix:{}'", path), local.error());
-  auto listener = UnixListener::listen(*local);
-  if (!listener) return report(fmt::format("cannot listen on {}", path), listener.error());
-  if (o.verbose) log("Bound on {}", path);
-  if (o.verbose) log("Listening on {}", path);
-  bool input_done = false;
-  do {
-    auto stream = listener->accept();
-    if (!stream) return report("accept", stream.error());
-    if (o.verbose) log("Connection received on {}", path);
-    const int rc = relay_unix(*stream, path, o.keep || o.shutdown, input_done);
-    if (rc != exit_ok && !o.keep) return rc;
-  } while (o.keep);
-  return exit_ok;
+  ListenOptions lo;  // -l -U PATH: wire tcp listen unix:PATH
+  lo.address = "unix:" + path;
+  lo.keep_open = o.keep;
+  lo.end_on_peer_close = o.shutdown;
+  if (o.verbose) {
+    lo.on_listening = [path](const Endpoint&) {
+      log("Bound on {}", path);
+      log("Listening on {}", path);
+    };
+    lo.on_accepted = [path](const Endpoint&) { log("Connection received on {}", path); };
+  }
+  return tcp_listen(lo);
 }
 
 // nc -v's "[tcp/http]": the service name for the port, "*" if it has none.

@@ -70,7 +70,50 @@ Result<Accepted> accept_any(std::vector<TcpListener>& listeners) {
 
 }  // namespace
 
+namespace {
+
+// `listen unix:PATH` (or unix:@name): the same, on a Unix stream socket (a stale socket file is
+// replaced, a live one refused, the file removed on exit).
+int listen_unix(const ListenOptions& o) {
+  auto local = Endpoint::parse(o.address);
+  if (!local) return report(fmt::format("bad address '{}'", o.address), local.error());
+  auto listener = UnixListener::listen(*local);
+  if (!listener) return report(fmt::format("cannot listen on {}", o.address), listener.error());
+  if (!o.exec_options.argv.empty()) {
+    Socket& socket = *listener;  // one socket: no array of derived objects is walked
+    return exec_listen(std::span<Socket>(&socket, 1), o.exec_options);
+  }
+  if (o.verbose) log("listening on unix {}", local->host());
+  if (o.on_listening) o.on_listening(*local);
+  bool input_done = false;
+  do {
+    auto stream = listener->accept();
+    if (!stream) return report("accept", stream.error());
+    const Endpoint peer = stream->peer_endpoint().value_or(Endpoint{});
+    if (o.on_accepted) o.on_accepted(peer);
+    RelayHooks hooks;
+    if (o.verbose) {
+      hooks.on_receive = [&](std::span<const std::byte> data) {
+        log_seed_line(received_line(*local, data, peer));
+      };
+    }
+    UnixByteStream network(*stream);
+    FdByteStream input(STDIN_FILENO), output(STDOUT_FILENO);
+    RelayOptions ro{.buffer_size = o.buffer_size,
+                    .end_on_peer_close = o.keep_open || o.end_on_peer_close,
+                    .from_network = {}, .from_input = {}, .idle_timeout = {}};
+    if (auto r = relay(network, &input, output, ro, hooks, input_done); !r) {
+      report(describe(r.error(), fmt::format("connection on {}", o.address)));
+      if (!o.keep_open || r.error().side != Side::network) return exit_failure;
+    }
+  } while (o.keep_open);
+  return exit_ok;
+}
+
+}  // namespace
+
 int tcp_listen(const ListenOptions& o) {
+  if (o.address.starts_with("unix:")) return listen_unix(o);
   std::optional<TlsContext> tls_context;
   if (o.tls.enabled && !(tls_context = make_server_context(o.tls))) return exit_failure;
   auto found = listen_endpoints(o.address, o.family);
@@ -292,7 +335,8 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       "Example: wire tcp listen 127.0.0.1:8888 --verbose");
   listen->add_option("address", lo->address,
                      "Local address: 127.0.0.1:8888, [::]:8888, :8888 or localhost:8888 (loopback, "
-                     "both 127.0.0.1 and ::1), or netcat's HOST PORT / PORT")
+                     "both 127.0.0.1 and ::1), a Unix socket unix:/tmp/l.sock or unix:@name, or "
+                     "netcat's HOST PORT / PORT")
       ->required();
   listen->add_option("port", lo->port, "With HOST: the port (as nc -l HOST PORT)");
   listen->add_flag("--keep-open,-k", lo->keep_open, "Serve one client after another");
@@ -310,6 +354,9 @@ void add_tcp_commands(CLI::App& app, Action& action) {
     action = [lo] {
       lo->address = join_host_port(lo->address, lo->port);
       if (auto bad = address_usage_error(lo->address)) return *bad;
+      if (lo->address.starts_with("unix:") && (!lo->frame.empty() || lo->tls.enabled))
+        return report(fmt::format("{}: --frame and --tls are for TCP addresses", lo->address),
+                      exit_usage);
       if (auto bad = exec_usage_error(lo->exec, lo->sh_exec, lo->keep_open, lo->verbose,
                                       !lo->frame.empty() || lo->tls.enabled, lo->exec_options))
         return *bad;
