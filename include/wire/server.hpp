@@ -4,9 +4,11 @@
 /// with its own SO_REUSEPORT TCP listener and UDP socket, so accepting and receiving scale across
 /// cores with no shared lock. Handlers (handler.hpp) say what is done with the traffic.
 ///
-/// Per connection: edge-triggered epoll registered once (no epoll_ctl per request), reads into a
-/// per-loop buffer (a connection holds input only while its handler leaves some unconsumed),
-/// sends straight from the handler and queues only what the socket refuses. Backpressure: above
+/// Per connection on the epoll engine: edge-triggered epoll registered once (no epoll_ctl per
+/// request), reads into a per-loop buffer (a connection holds input only while its handler
+/// leaves some unconsumed), sends straight from the handler and queues only what the socket
+/// refuses. On the io_uring engine (ServerOptions::engine): a multishot receive into the loop's
+/// provided buffers, and sends queued and submitted together once per loop iteration. Backpressure: above
 /// high_water queued bytes the connection is no longer read; below low_water it is again.
 /// UDP: recvmmsg/sendmmsg batches. Limits are on by default, and every limit is the limit of the
 /// whole server (all its loops), not of one loop.

@@ -116,6 +116,12 @@ Result<void> UringPoller::modify(int fd, std::uint32_t interest, IoWatcher& watc
 void UringPoller::remove(int fd) noexcept { epoll_->remove(fd); }
 
 Result<std::size_t> UringPoller::wait(std::span<ReadyEvent> out, int timeout_ms) {
+  if (!ring_fd_registered_) {
+    // A registered ring descriptor saves a file lookup per io_uring_enter. It belongs to the
+    // thread that registers it, so it is done here, on the loop's thread (failure: unchanged).
+    ring_fd_registered_ = true;
+    (void)io_uring_register_ring_fd(&ring_);
+  }
   if (!epoll_armed_) arm_epoll();
   // Readiness the last epoll_wait left (level-triggered sockets) must not wait for a new poll
   // event: look at once, without blocking.

@@ -72,6 +72,7 @@ class UringPoller final : public Poller {
 
   io_uring ring_{};
   bool ring_ready_ = false;
+  bool ring_fd_registered_ = false;
   int epoll_fd_ = -1;
   std::unique_ptr<Poller> epoll_;  // the readiness side, its descriptor polled on the ring
   bool epoll_armed_ = false;
