@@ -145,7 +145,19 @@ void Connection::uring_flush() {
 
 void Connection::uring_stop() noexcept {
   uring_stop_receiving();
-  if (uring_->sending) uring_->ring.cancel(&uring_->send);
+  if (uring_->sending) {
+    uring_->ring.cancel(&uring_->send);
+  } else if (!output_.empty() && !connecting_) {
+    // On epoll, send() writes at once: replies a handler sent before it aborted (a framing
+    // error after good messages) are out already. Here they wait for the iteration's end, so
+    // what the socket takes now goes, as it would have; the rest is dropped, as on epoll.
+    const auto data = output_.data();
+    const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      bytes_out_ += static_cast<std::size_t>(n);
+      worker_.counters().bytes_out.add(static_cast<std::size_t>(n));
+    }
+  }
 }
 
 namespace detail {
