@@ -180,6 +180,10 @@ class Connection final : private IoWatcher {
   bool counted_per_address_ = false;  // accepted: holds a slot of its address's cap
   std::unique_ptr<detail::Dial> dial_;  // outbound, until established or closed
   std::unique_ptr<detail::UringIo> uring_;  // on the io_uring engine: its operations in flight
+  // Set by the coroutine bridge while a read awaits: the next recv goes straight into the
+  // awaiting buffer if it holds read_size bytes (no copy through the worker's buffer);
+  // cleared by the read that uses it.
+  std::span<std::byte> read_target_;
 };
 
 }  // namespace wire
