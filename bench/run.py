@@ -742,7 +742,7 @@ def print_targets(checks):
 
 
 # One colour per candidate, the same in every panel (a colour-blind-safe palette first).
-COLOURS = {"wire": 0x0072B2, "wire-coro": 0x56B4E9, "asio": 0xE69F00, "libuv": 0x009E73, "epoll": 0x999999,
+COLOURS = {"wire": 0x0072B2, "wire-coro": 0x56B4E9, "wire-uring": 0xCC79A7, "asio": 0xE69F00, "libuv": 0x009E73, "epoll": 0x999999,
            "haproxy": 0x009E73, "socat": 0xE69F00,
            "iperf3": 0xD55E00, "sockperf": 0xCC79A7, "iperf3->iperf3": 0xD55E00,
            "wire->iperf3": 0x56B4E9, "iperf3->wire": 0xF0E442, "wire->wire": 0x0072B2}
