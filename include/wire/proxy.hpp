@@ -142,6 +142,8 @@ class Proxy {
   Result<void> wait();
   /// Thread-safe.
   ProxyStats stats() const;
+  /// The I/O engine its loops run (Server::engine()). Thread-safe.
+  IoEngine engine() const noexcept;
 
  private:
   Proxy();

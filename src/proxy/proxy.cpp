@@ -64,6 +64,8 @@ Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
 }
 
 Result<void> Proxy::start() { return server_->start(); }
+
+IoEngine Proxy::engine() const noexcept { return server_->engine(); }
 void Proxy::shutdown() {
   if (server_) server_->shutdown();
 }

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +60,19 @@ Result<UdpSocket> open_udp(const Endpoint& at, bool first, bool dual_stack) {
 }
 
 // Every duration is taken in [0, max_duration], so no deadline arithmetic can overflow.
+// Receive buffers on io_uring: read_size each, at most 16 KiB (a buffer is used whole by
+// every completion, however few bytes it holds), as many as fit in 4 MiB (64 to 1024).
+constexpr std::size_t max_ring_buffer = 16u << 10;
+
+std::size_t ring_buffer_size(const ServerOptions& o) {
+  return std::min(o.read_size, max_ring_buffer);
+}
+
+unsigned ring_buffer_count(const ServerOptions& o) {
+  const std::size_t fit = (4u << 20) / ring_buffer_size(o);
+  return static_cast<unsigned>(std::bit_floor(std::clamp<std::size_t>(fit, 64, 1024)));
+}
+
 Result<ServerOptions> checked(ServerOptions o) {
   // A zero-byte read returns 0, which would read as every peer's end of file.
   if (o.read_size == 0) return fail(std::make_error_code(std::errc::invalid_argument));
@@ -70,6 +84,25 @@ Result<ServerOptions> checked(ServerOptions o) {
 }
 
 }  // namespace
+
+std::string_view to_string(IoEngine engine) noexcept {
+  switch (engine) {
+    case IoEngine::epoll: return "epoll";
+    case IoEngine::io_uring: return "io_uring";
+    case IoEngine::automatic: break;
+  }
+  return "automatic";
+}
+
+IoEngine default_engine() noexcept {
+  static const IoEngine chosen = [] {
+    const char* env = std::getenv("WIRE_ENGINE");
+    const std::string_view asked = env ? env : "";
+    if (asked == "epoll") return IoEngine::epoll;
+    return detail::uring_supported() ? IoEngine::io_uring : IoEngine::epoll;
+  }();
+  return chosen;
+}
 
 Server::Server() = default;
 
@@ -83,6 +116,9 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options,
   auto valid = checked(options);
   if (!valid) return fail(valid.error());
   std::unique_ptr<Server> server(new Server);
+  server->engine_ = valid->engine == IoEngine::automatic ? default_engine() : valid->engine;
+  if (server->engine_ == IoEngine::io_uring && !detail::uring_supported())
+    return fail(std::make_error_code(std::errc::function_not_supported));
   server->shared_ = std::make_unique<detail::Shared>(*valid);
   if (auto r = server->open_workers(*valid, factory); !r) return fail(r.error());
   return server;
@@ -100,9 +136,17 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
   unsigned n = options.threads ? options.threads : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   for (unsigned i = 0; i < n; ++i) {
-    auto loop = EventLoop::create();
+    detail::UringPoller* ring = nullptr;
+    std::unique_ptr<Poller> backend;  // null: epoll
+    if (engine_ == IoEngine::io_uring) {
+      auto r = detail::UringPoller::create(ring_buffer_size(options), ring_buffer_count(options));
+      if (!r) return fail(r.error());
+      ring = r->get();
+      backend = std::move(*r);
+    }
+    auto loop = EventLoop::create(std::move(backend));
     if (!loop) return fail(loop.error());
-    auto worker = std::make_unique<detail::Worker>(*shared_, std::move(*loop));
+    auto worker = std::make_unique<detail::Worker>(*shared_, std::move(*loop), ring);
     if (options.tcp) {
       // The first socket learns the real port (given 0); the others share it.
       auto l = open_listener(tcp_endpoint_.value_or(*options.tcp), options.backlog, i == 0,

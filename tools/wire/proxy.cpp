@@ -20,6 +20,7 @@
 
 #include "command.hpp"
 #include "listen_addresses.hpp"
+#include "engine_flag.hpp"
 #include "wire/proxy.hpp"
 
 namespace wire::cli {
@@ -38,6 +39,8 @@ struct ProxyCommand {
   std::size_t max_connections = ServerOptions{}.max_connections;
   double idle_timeout = 300;
   double drain_timeout = 5;
+  std::string engine = "automatic";  // --engine
+  bool verbose = false;              // -v: say which engine runs
 };
 
 // Milliseconds from the command line, a fraction rounding up (0.4 ms is a delay, not none).
@@ -112,6 +115,7 @@ std::optional<ProxyOptions> proxy_options(const ProxyCommand& c, int& code) {
   o.server.max_connections = c.max_connections;
   o.server.idle_timeout = millis(c.idle_timeout * 1000);
   o.server.drain_timeout = millis(c.drain_timeout * 1000);
+  o.server.engine = engine_named(c.engine);
   auto log = std::make_shared<ConnectFailureLog>(c.target);
   o.on_connect_failure = [log](std::error_code why) { log->failed(why); };
   return o;
@@ -154,6 +158,7 @@ int run_proxy(const ProxyCommand& c) {
     log("wire: proxy: {}", r.error().message());
     return exit_failure;
   }
+  if (c.verbose) log("engine {}", to_string((*proxy)->engine()));
   auto say_listening = [kind](const Endpoint& at) {
     if (at.family() == Family::local) log("listening on unix {}", at.host());
     else log("listening on {} {}", kind, at.to_string());
@@ -245,6 +250,8 @@ void add_proxy_command(CLI::App& app, Action& action) {
                   "On SIGINT/SIGTERM, keep relaying open sessions this many seconds; those still "
                   "open then are reset (RST) on both sides and counted (sessions_cut)")
       ->check(seconds_flag());
+  add_engine_option(cmd, c->engine);
+  cmd->add_flag("--verbose,-v", c->verbose, "Say which I/O engine runs (a line 'engine NAME')");
   cmd->callback([&action, c] { action = [c] { return run_proxy(*c); }; });
 }
 

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "command.hpp"
+#include "engine_flag.hpp"
 #include "framed_relay.hpp"
 #include "listen_addresses.hpp"
 #include "wire/message_services.hpp"
@@ -38,6 +39,8 @@ struct ServeOptions {
   std::string frame;  ///< --frame: "", "line" or "length"
   std::size_t max_message = default_max_message;
   unsigned udp_min_reply_port = 1024;  ///< inetd's rule: no UDP replies to privileged ports
+  std::string engine = "automatic";  ///< --engine
+  bool verbose = false;              ///< -v: say which engine runs
 };
 
 // Wraps a service to print one line per connection opened and closed.
@@ -137,6 +140,7 @@ std::optional<ServerOptions> server_options(const ServeOptions& o, int& code) {
   s.drain_timeout = seconds(o.drain_timeout);
   s.max_output_queue = o.max_queue;
   s.udp_min_reply_port = static_cast<std::uint16_t>(o.udp_min_reply_port);
+  s.engine = engine_named(o.engine);
   // Backpressure must start well before the hard limit, or echo would hit the limit first.
   s.high_water = std::min(s.high_water, o.max_queue / 2);
   s.low_water = std::min(s.low_water, s.high_water / 4);
@@ -185,6 +189,7 @@ int serve(const ServeOptions& o) {
     for (const auto& u : o.udp) where.push_back("udp " + u);
     return report(fmt::format("cannot listen on {}", fmt::join(where, " and ")), server.error());
   }
+  if (o.verbose) log("engine {}", to_string((*server)->engine()));
   // Said once the stop signals are blocked: a SIGTERM sent on reading it drains, not kills.
   auto ran = (*server)->run([&server] {
     for (const Endpoint& at : (*server)->stream_endpoints()) {
@@ -272,6 +277,8 @@ void add_serve_command(CLI::App& app, Action& action) {
                   "itself, port 0, broadcast and multicast are always refused")
       ->check(whole_in(0, 65535));
   cmd->add_flag("--quiet,-q", o->quiet, "No per-connection lines or summary");
+  add_engine_option(cmd, o->engine);
+  cmd->add_flag("--verbose,-v", o->verbose, "Say which I/O engine runs (a line 'engine NAME')");
   cmd->add_option("--frame", o->frame,
                   "TCP in whole messages: 'line' or 'length' (4-byte big-endian length first); "
                   "the service answers each message with a message. Example: wire serve shout "
