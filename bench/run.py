@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SERVER_CPU, LOAD_CPU = "0", "1"
 TICK = os.sysconf("SC_CLK_TCK")
-PEERS = ["wire", "asio", "libuv", "epoll"]
+PEERS = ["wire", "wire-uring", "asio", "libuv", "epoll"]
 
 
 def load_average():
@@ -291,14 +291,18 @@ class Bench:
         self.cleanup = []
         self.only = re.compile(args.scenario) if args.scenario else None
 
-    def wire_serve(self, service, tcp="127.0.0.1:0", udp="127.0.0.1:0"):
-        argv = [self.wire, "serve", service, "--tcp", tcp]
+    def wire_serve(self, service, tcp="127.0.0.1:0", udp="127.0.0.1:0", engine="epoll"):
+        """wire serve on one loop; epoll unless asked (so figures stay comparable across runs;
+        "wire-uring" is the io_uring engine beside it in the echo scenarios)."""
+        argv = [self.wire, "serve", service, "--tcp", tcp, "--engine", engine]
         return argv + (["--udp", udp] if udp else []) + ["--threads", "1", "-q"]
 
     # ---- set-up ----------------------------------------------------------------------------
     def start_servers(self):
         peers = os.path.join(self.bin, "peers")
         self.servers["wire"] = Server("wire", self.wire_serve("echo"), ports_of_wire_serve)
+        self.servers["wire-uring"] = Server("wire-uring", self.wire_serve("echo", engine="io_uring"),
+                                            ports_of_wire_serve)
         for name, prog in (("asio", "asio_echo"), ("libuv", "uv_echo"), ("epoll", "epoll_echo")):
             path = os.path.join(peers, prog)
             if os.path.exists(path):
@@ -689,6 +693,17 @@ def targets(table):
         if wu is not None and eu is not None:
             out.append((f"{s}: user CPU <= epoll + 1 point ({100*wu:.1f} vs {100*eu:.1f} %)",
                         (100 * eu + 1) / (100 * wu) if wu else 9.99, 1.0))
+    # Issue 14, the io_uring engine ("wire-uring") against raw epoll in the same run.
+    for s in ("tcp-echo 100 conn", "tcp-echo 100x16"):
+        us, es = med(s, "wire-uring", "syscalls_per_op"), med(s, "epoll", "syscalls_per_op")
+        if us is not None and es:
+            out.append((f"{s}: io_uring syscalls/op <= 0.5x epoll's ({us:.2f} vs {es:.2f})",
+                        0.5 * es / us if us else 9.99, 1.0))
+    out.append(("tcp-echo 100 conn: io_uring rate >= 1.03x epoll",
+                ratio(med("tcp-echo 100 conn", "wire-uring", "rate"),
+                      1.03 * (med("tcp-echo 100 conn", "epoll", "rate") or 0) or None), 1.0))
+    u, e = med("tcp-echo 1 conn", "wire-uring", "p50_us"), med("tcp-echo 1 conn", "epoll", "p50_us")
+    out.append(("tcp 1 conn: io_uring latency p50 <= epoll's", ratio(e, u) if e and u else None, 1.0))
     for s in ("tcp-echo 1 conn", "tcp-echo 100 conn", "tcp-echo 100x16"):
         # Issue 11: the coroutine style within 3 % of the Handler style, same system calls.
         c, w = med(s, "wire-coro", "rate"), med(s, "wire", "rate")
@@ -727,7 +742,7 @@ def print_targets(checks):
 
 
 # One colour per candidate, the same in every panel (a colour-blind-safe palette first).
-COLOURS = {"wire": 0x0072B2, "wire-coro": 0x56B4E9, "asio": 0xE69F00, "libuv": 0x009E73, "epoll": 0x999999,
+COLOURS = {"wire": 0x0072B2, "wire-coro": 0x56B4E9, "wire-uring": 0xCC79A7, "asio": 0xE69F00, "libuv": 0x009E73, "epoll": 0x999999,
            "haproxy": 0x009E73, "socat": 0xE69F00,
            "iperf3": 0xD55E00, "sockperf": 0xCC79A7, "iperf3->iperf3": 0xD55E00,
            "wire->iperf3": 0x56B4E9, "iperf3->wire": 0xF0E442, "wire->wire": 0x0072B2}

@@ -7,13 +7,13 @@ string(REGEX REPLACE "/$" "" WIRE_PC_PREFIX_FROM_PCDIR "${WIRE_PC_PREFIX_FROM_PC
 # libwire uses threads (Threads::Threads is a public dependency): a static libwire needs them at
 # the consumer's link, a shared one carries them itself.
 get_target_property(WIRE_LIBRARY_TYPE wire TYPE)
-# OpenSSL (TLS) is private to libwire in the same way.
+# OpenSSL (TLS) and liburing (the io_uring engine) are private to libwire in the same way.
 if(WIRE_LIBRARY_TYPE STREQUAL "STATIC_LIBRARY")
-  set(WIRE_PC_LIBS "-pthread -lssl -lcrypto")
+  set(WIRE_PC_LIBS "-pthread -lssl -lcrypto -luring")
   set(WIRE_PC_LIBS_PRIVATE "")
 else()
   set(WIRE_PC_LIBS "")
-  set(WIRE_PC_LIBS_PRIVATE "-pthread -lssl -lcrypto")
+  set(WIRE_PC_LIBS_PRIVATE "-pthread -lssl -lcrypto -luring")
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/wire.pc.in ${PROJECT_BINARY_DIR}/wire.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/wire.pc DESTINATION ${WIRE_PC_DIR} COMPONENT dev)

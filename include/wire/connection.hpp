@@ -33,6 +33,7 @@ class ConnectionList;
 class AsyncHost;
 class TlsSession;
 struct Dial;
+struct UringIo;
 }
 
 /// The unconsumed input of a connection, as on_data() sees it. Loop thread only.
@@ -125,8 +126,9 @@ class Connection final : private IoWatcher {
   Result<PeerCredentials> peer_credentials() const { return wire::peer_credentials(fd_); }
   /// Unique within the server for its lifetime.
   std::uint64_t id() const noexcept { return id_; }
-  /// Bytes queued for sending (with TLS: records, plus plaintext waiting for the handshake).
-  std::size_t queued() const noexcept { return output_.size() + tls_early_.size(); }
+  /// Bytes queued for sending (those the kernel is taking included; with TLS: records, plus
+  /// plaintext waiting for the handshake).
+  std::size_t queued() const noexcept { return output_.size() + sending_.size() + tls_early_.size(); }
   /// Bytes handed to on_data() so far (plaintext on a TLS connection).
   std::uint64_t bytes_received() const noexcept { return bytes_in_; }
   /// Bytes the kernel has taken so far (on a TLS connection, records: ciphertext).
@@ -140,6 +142,7 @@ class Connection final : private IoWatcher {
   friend class detail::Worker;
   friend class detail::ConnectionList;
   friend class detail::AsyncHost;  // the coroutine bridge finds its worker from a connection
+  friend struct detail::UringIo;
   enum class State : std::uint8_t { open, closing, lingering, closed };
 
   Connection(detail::Worker& worker, int fd, const Endpoint& peer, std::uint64_t id);
@@ -170,6 +173,16 @@ class Connection final : private IoWatcher {
   bool tls_eof();
   bool tls_ready() const noexcept;
   void tls_end() noexcept;
+  // The io_uring engine (uring_connection.cpp): completions instead of readiness.
+  void uring_start();
+  void uring_read_ready();
+  void uring_received(std::span<const std::byte> bytes);
+  void uring_hold(std::span<const std::byte> bytes);
+  void uring_deliver_held();
+  void uring_stop_receiving() noexcept;
+  void count_in(std::size_t n) noexcept;
+  void uring_flush();
+  void uring_stop() noexcept;
 
   detail::Worker& worker_;
   int fd_;
@@ -186,6 +199,7 @@ class Connection final : private IoWatcher {
   bool write_shut_ = false;         // shutdown_write(): FIN after the queue empties
   ByteBuffer pending_;              // input the handler left unconsumed
   ByteBuffer output_;               // queued output (non-empty only while the socket is full)
+  ByteBuffer sending_;              // io_uring: the output the kernel is taking (not moved meanwhile)
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
   std::error_code reason_;
@@ -200,6 +214,7 @@ class Connection final : private IoWatcher {
   EventLoop::TimerId handshake_timer_ = 0;
   bool announced_ = true;        // the handler has had on_connect (false while a TLS accept runs)
   bool close_after_handshake_ = false;  // close() came during an outbound TLS handshake
+  std::unique_ptr<detail::UringIo> uring_;  // on the io_uring engine: its operations in flight
   // Set by the coroutine bridge while a read awaits: the next recv goes straight into the
   // awaiting buffer if it holds read_size bytes (no copy through the worker's buffer);
   // cleared by the read that uses it.

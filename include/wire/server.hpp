@@ -4,9 +4,11 @@
 /// with its own SO_REUSEPORT TCP listener and UDP socket, so accepting and receiving scale across
 /// cores with no shared lock. Handlers (handler.hpp) say what is done with the traffic.
 ///
-/// Per connection: edge-triggered epoll registered once (no epoll_ctl per request), reads into a
-/// per-loop buffer (a connection holds input only while its handler leaves some unconsumed),
-/// sends straight from the handler and queues only what the socket refuses. Backpressure: above
+/// Per connection on the epoll engine: edge-triggered epoll registered once (no epoll_ctl per
+/// request), reads into a per-loop buffer (a connection holds input only while its handler
+/// leaves some unconsumed), sends straight from the handler and queues only what the socket
+/// refuses. On the io_uring engine (ServerOptions::engine): a multishot receive into the loop's
+/// provided buffers, and sends queued and submitted together once per loop iteration. Backpressure: above
 /// high_water queued bytes the connection is no longer read; below low_water it is again.
 /// UDP: recvmmsg/sendmmsg batches. Limits are on by default, and every limit is the limit of the
 /// whole server (all its loops), not of one loop.
@@ -24,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -41,6 +44,21 @@ namespace detail {
 class Worker;
 struct Shared;
 }
+
+/// The I/O engine under a Server's loops. `epoll`: readiness (edge-triggered epoll, a system
+/// call per read and per write). `io_uring`: completions (multishot accept, multishot receive
+/// into provided buffers, an iteration's sends submitted together: one io_uring_enter per loop
+/// iteration). `automatic`: the WIRE_ENGINE environment variable ("epoll" or "io_uring") if
+/// set, else io_uring where the kernel has what it needs (Linux 6.0 or later, io_uring not
+/// disabled), else epoll. Both give the same semantics (limits, backpressure, drain,
+/// half-close, resets); UDP sockets and connects in progress are served by readiness on both.
+enum class IoEngine : std::uint8_t { automatic, epoll, io_uring };
+
+/// "epoll", "io_uring" or "automatic".
+std::string_view to_string(IoEngine engine) noexcept;
+
+/// The engine `automatic` chooses in this process (see IoEngine). Thread-safe.
+IoEngine default_engine() noexcept;
 
 /// How a Server listens, how many loops it runs, and the limits it enforces (all on by default).
 ///
@@ -61,6 +79,11 @@ struct ServerOptions {
   /// Permissions of the Unix socket files (e.g. 0660); by default the umask decides.
   std::optional<unsigned> unix_mode{};
   std::optional<Endpoint> udp{};  ///< receive UDP here
+  /// More UDP addresses to receive on beside `udp`, served alike (a socket per loop each).
+  std::vector<Endpoint> udp_listen{};
+  /// IPv6 wildcard sockets ("[::]:port") take IPv4 too (IPV6_V6ONLY off). Off by default: an
+  /// IPv6 socket is v6-only, so "[::]:port" and "0.0.0.0:port" can be bound side by side.
+  bool dual_stack = false;
   unsigned threads = 0;         ///< event loops; 0 means one per core
   /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
   std::size_t max_connections = 10'000;
@@ -108,6 +131,11 @@ struct ServerOptions {
   /// code on success; on failure the previous certificate stays in force. Live connections keep
   /// their session either way.
   std::function<void(std::error_code)> on_tls_reload{};
+  /// The I/O engine (see IoEngine); an explicit io_uring on a kernel without what it needs
+  /// makes create() fail with std::errc::function_not_supported. TLS (`tls`, or a proxy's TLS
+  /// to its target) runs on epoll for now: automatic then means epoll, and an explicit io_uring
+  /// fails with std::errc::operation_not_supported.
+  IoEngine engine = IoEngine::automatic;
 };
 
 /// Counters summed over all loops (relaxed reads: a consistent snapshot is not promised).
@@ -148,6 +176,10 @@ class Server {
   const std::vector<Endpoint>& stream_endpoints() const noexcept { return stream_endpoints_; }
   /// As tcp_endpoint(), for UDP. Thread-safe.
   std::optional<Endpoint> udp_endpoint() const { return udp_endpoint_; }
+  /// Every UDP address, bound: `udp` first, then `udp_listen` in order. Thread-safe.
+  const std::vector<Endpoint>& udp_endpoints() const noexcept { return udp_endpoints_; }
+  /// The engine the loops run (never automatic). Thread-safe.
+  IoEngine engine() const noexcept { return engine_; }
   /// How many loops (and threads) the server runs. Thread-safe.
   unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
   /// Loop `i`, e.g. to post() work to it. Precondition, checked in every build: i < threads();
@@ -192,9 +224,11 @@ class Server {
   std::vector<Endpoint> stream_endpoints_;
   std::vector<UnixListener> unix_listeners_;  // shared by the loops; own their socket files
   std::optional<Endpoint> udp_endpoint_;
+  std::vector<Endpoint> udp_endpoints_;
   std::atomic<bool> shutdown_requested_{false};
   std::atomic<bool> started_{false};
   std::atomic<unsigned> running_{0};
+  IoEngine engine_ = IoEngine::epoll;
 };
 
 }  // namespace wire

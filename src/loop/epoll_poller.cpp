@@ -9,6 +9,9 @@
 #include "wire/poller.hpp"
 
 namespace wire {
+namespace detail {
+Result<std::unique_ptr<Poller>> make_epoll_poller(int* descriptor);
+}
 namespace {
 
 std::uint32_t to_epoll(std::uint32_t interest) {
@@ -77,10 +80,16 @@ class EpollPoller final : public Poller {
 
 }  // namespace
 
-Result<std::unique_ptr<Poller>> make_epoll_poller() {
+Result<std::unique_ptr<Poller>> make_epoll_poller() { return detail::make_epoll_poller(nullptr); }
+
+namespace detail {
+// The io_uring engine polls the epoll descriptor itself on its ring (uring_poller.cpp).
+Result<std::unique_ptr<Poller>> make_epoll_poller(int* descriptor) {
   int fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (fd < 0) return fail(last_system_error());
+  if (descriptor) *descriptor = fd;
   return std::unique_ptr<Poller>(std::make_unique<EpollPoller>(fd));
 }
+}  // namespace detail
 
 }  // namespace wire

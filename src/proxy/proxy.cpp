@@ -41,6 +41,12 @@ Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
     return fail(std::make_error_code(std::errc::invalid_argument));
   std::unique_ptr<Proxy> proxy(new Proxy);
   ServerOptions server = options.server;
+  // TLS to the target runs on the epoll engine only (see ServerOptions::engine).
+  if (options.target_tls) {
+    if (server.engine == IoEngine::io_uring)
+      return fail(std::make_error_code(std::errc::operation_not_supported));
+    server.engine = IoEngine::epoll;
+  }
   server.tcp.reset();
   server.udp.reset();
   auto binding = std::make_shared<detail::UdpBinding>();
@@ -48,18 +54,24 @@ Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
   if (options.udp) {
     factory = detail::udp_relay(options, proxy->counters_, binding);
   } else {
-    server.tcp = options.listen;
+    // A Unix listening address goes first among the runtime's further stream listeners.
+    if (options.listen.family() == Family::local)
+      server.stream_listen.insert(server.stream_listen.begin(), options.listen);
+    else
+      server.tcp = options.listen;
     factory = detail::tcp_relay(options, proxy->counters_);
   }
   auto created = Server::create(server, std::move(factory));
   if (!created) return fail(created.error());
   if (binding->error) return fail(binding->error);
   proxy->server_ = std::move(*created);
-  proxy->endpoint_ = options.udp ? binding->bound : *proxy->server_->tcp_endpoint();
+  proxy->endpoint_ = options.udp ? binding->bound : proxy->server_->stream_endpoints().front();
   return proxy;
 }
 
 Result<void> Proxy::start() { return server_->start(); }
+
+IoEngine Proxy::engine() const noexcept { return server_->engine(); }
 void Proxy::shutdown() {
   if (server_) server_->shutdown();
 }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "runtime/uring_io.hpp"
 #include "runtime/worker.hpp"
 #include "tls/tls_session.hpp"
 
@@ -69,13 +70,17 @@ bool Connection::finish_connect() {
     return false;
   }
   dial_.reset();  // established: its deadline no longer applies
+  if (worker_.ring()) {  // from here on, completions on the ring instead of readiness
+    loop().unwatch(fd_);
+    uring_start();
+  }
   touch();
   if (tls_) {  // on_connect once the handshake is done
     start_tls_handshake();
     return state_ != State::closed;
   }
   if (state_ == State::open) worker_.handler().on_connect(*this);
-  if (output_.empty()) {  // a close() or shutdown_write() made while connecting waited for this
+  if (queued() == 0) {  // a close() or shutdown_write() made while connecting waited for this
     if (state_ == State::closing) finish_output();
     else if (state_ == State::open && write_shut_) ::shutdown(fd_, SHUT_WR);
   }
@@ -83,6 +88,10 @@ bool Connection::finish_connect() {
 }
 
 void Connection::read_ready() {
+  if (uring_) {
+    uring_read_ready();
+    return;
+  }
   if (tls_ && tls_->input_buffered()) tls_input();  // what the session holds goes first
   for (int i = 0; i < reads_per_turn; ++i) {
     if (!readable_ || !reading()) return;
@@ -171,6 +180,20 @@ bool Connection::send(std::span<const std::byte> data) {
 // Bytes as they go on the wire (ciphertext on a TLS connection).
 bool Connection::send_raw(std::span<const std::byte> data) {
   if (state_ == State::closed) return false;
+  const auto& o = worker_.options();
+  if (uring_) {  // queued; the worker sends it once this iteration's callbacks are done
+    if (queued() > 0 && queued() + data.size() > o.max_output_queue) {
+      abort(std::make_error_code(std::errc::no_buffer_space));
+      return false;
+    }
+    output_.append(data);
+    if (queued() > o.high_water && !paused_by_output_) {
+      paused_by_output_ = true;
+      uring_stop_receiving();
+    }
+    worker_.flush_later(this);
+    return true;
+  }
   if (output_.empty() && !connecting_) {
     ssize_t n;
     do {
@@ -186,7 +209,6 @@ bool Connection::send_raw(std::span<const std::byte> data) {
     if (sent == data.size()) return true;
     data = data.subspan(sent);
   }
-  const auto& o = worker_.options();
   if (output_.size() + data.size() > o.max_output_queue) {
     abort(std::make_error_code(std::errc::no_buffer_space));
     return false;
@@ -197,6 +219,10 @@ bool Connection::send_raw(std::span<const std::byte> data) {
 }
 
 void Connection::flush() {
+  if (uring_) {
+    uring_flush();
+    return;
+  }
   while (!output_.empty()) {
     const auto data = output_.data();
     ssize_t n;
@@ -221,13 +247,16 @@ void Connection::flush() {
 void Connection::after_flush() {
   const auto& o = worker_.options();
   if (output_.empty() && output_.capacity() > 2 * o.read_size) output_.release();
-  if (paused_by_output_ && output_.size() <= o.low_water) {
+  if (sending_.empty() && sending_.capacity() > 2 * o.read_size) sending_.release();
+  if (paused_by_output_ && queued() <= o.low_water) {
     paused_by_output_ = false;
     if (state_ == State::open) worker_.handler().on_drain(*this);
     if (input_waiting() && reading()) worker_.retry_read(this);  // no new edge will come for it
   }
-  if (state_ == State::closing && output_.empty()) finish_output();
-  else if (write_shut_ && output_.empty() && state_ == State::open && tls_ready())
+  // Raw bytes only: plaintext waiting for a TLS handshake is not the socket's to finish.
+  const bool raw_empty = output_.empty() && sending_.empty();
+  if (state_ == State::closing && raw_empty) finish_output();
+  else if (write_shut_ && raw_empty && state_ == State::open && tls_ready())
     ::shutdown(fd_, SHUT_WR);
 }
 
@@ -244,7 +273,7 @@ void Connection::close() noexcept {
   state_ = State::closing;
   pending_.release();
   if (connecting_) return;  // finish_connect() goes on from here
-  if (output_.empty()) finish_output();
+  if (queued() == 0) finish_output();
   else if (readable_ && reading()) worker_.retry_read(this);
 }
 
@@ -280,7 +309,7 @@ void Connection::shutdown_write() noexcept {
   if (state_ != State::open || write_shut_) return;
   write_shut_ = true;
   if (tls_ && !tls_shutdown_write()) return;  // close_notify before the FIN
-  if (output_.empty() && !connecting_) ::shutdown(fd_, SHUT_WR);
+  if (output_.empty() && sending_.empty() && !connecting_) ::shutdown(fd_, SHUT_WR);
 }
 
 Result<Connection*> Connection::connect(const Endpoint& to, std::chrono::milliseconds timeout) {
@@ -294,10 +323,13 @@ void Connection::destroy(std::error_code reason) {
   reason_ = reason;
   dial_.reset();  // its timer and name lookup end with it
   tls_end();
-  // close() drops the epoll registration with the last reference: no epoll_ctl needed.
+  // close() drops the epoll registration with the last reference: no epoll_ctl needed. On
+  // io_uring the operations in flight hold the socket until they are cancelled.
+  if (uring_) uring_stop();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   output_.release();
+  if (!uring_ || !uring_->sending) sending_.release();
   pending_.release();
   worker_.closed(this, was_lingering);
 }

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -30,13 +31,13 @@ Result<Socket> duplicate(const Socket& s) {
 // anything holds the address, another process's reuseport group included. SO_REUSEPORT is set
 // only after the bind, so the server's other loops (which set it before binding) join this
 // socket's group and no one else's. Checked on Linux 6.18 for TCP and UDP.
-Result<Socket> open_bound(const Endpoint& at, int type, bool first) {
+Result<Socket> open_bound(const Endpoint& at, int type, bool first, bool dual_stack) {
   auto s = Socket::open(at.family(), type, /*non_blocking=*/true);
   if (!s) return fail(s.error());
   if (type == SOCK_STREAM)
     if (auto r = s->set_reuse_address(true); !r) return fail(r.error());
   if (at.family() == Family::v6)
-    if (auto r = s->set_v6_only(true); !r) return fail(r.error());
+    if (auto r = s->set_v6_only(!(dual_stack && at.is_any())); !r) return fail(r.error());
   if (!first)
     if (auto r = s->set_reuse_port(true); !r) return fail(r.error());
   if (auto r = s->bind(at); !r) return fail(r.error());
@@ -45,20 +46,33 @@ Result<Socket> open_bound(const Endpoint& at, int type, bool first) {
   return std::move(*s);
 }
 
-Result<TcpListener> open_listener(const Endpoint& at, int backlog, bool first) {
-  auto s = open_bound(at, SOCK_STREAM, first);
+Result<TcpListener> open_listener(const Endpoint& at, int backlog, bool first, bool dual_stack) {
+  auto s = open_bound(at, SOCK_STREAM, first, dual_stack);
   if (!s) return fail(s.error());
   if (::listen(s->native_handle(), backlog) < 0) return fail(last_system_error());
   return TcpListener(std::move(*s));
 }
 
-Result<UdpSocket> open_udp(const Endpoint& at, bool first) {
-  auto s = open_bound(at, SOCK_DGRAM, first);
+Result<UdpSocket> open_udp(const Endpoint& at, bool first, bool dual_stack) {
+  auto s = open_bound(at, SOCK_DGRAM, first, dual_stack);
   if (!s) return fail(s.error());
   return UdpSocket(std::move(*s));
 }
 
 // Every duration is taken in [0, max_duration], so no deadline arithmetic can overflow.
+// Receive buffers on io_uring: read_size each, at most 16 KiB (a buffer is used whole by
+// every completion, however few bytes it holds), as many as fit in 4 MiB (64 to 1024).
+constexpr std::size_t max_ring_buffer = 16u << 10;
+
+std::size_t ring_buffer_size(const ServerOptions& o) {
+  return std::min(o.read_size, max_ring_buffer);
+}
+
+unsigned ring_buffer_count(const ServerOptions& o) {
+  const std::size_t fit = (4u << 20) / ring_buffer_size(o);
+  return static_cast<unsigned>(std::bit_floor(std::clamp<std::size_t>(fit, 64, 1024)));
+}
+
 Result<ServerOptions> checked(ServerOptions o) {
   // A zero-byte read returns 0, which would read as every peer's end of file.
   if (o.read_size == 0) return fail(std::make_error_code(std::errc::invalid_argument));
@@ -72,6 +86,25 @@ Result<ServerOptions> checked(ServerOptions o) {
 
 }  // namespace
 
+std::string_view to_string(IoEngine engine) noexcept {
+  switch (engine) {
+    case IoEngine::epoll: return "epoll";
+    case IoEngine::io_uring: return "io_uring";
+    case IoEngine::automatic: break;
+  }
+  return "automatic";
+}
+
+IoEngine default_engine() noexcept {
+  static const IoEngine chosen = [] {
+    const char* env = std::getenv("WIRE_ENGINE");
+    const std::string_view asked = env ? env : "";
+    if (asked == "epoll") return IoEngine::epoll;
+    return detail::uring_supported() ? IoEngine::io_uring : IoEngine::epoll;
+  }();
+  return chosen;
+}
+
 Server::Server() = default;
 
 Server::~Server() {
@@ -84,6 +117,16 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options,
   auto valid = checked(options);
   if (!valid) return fail(valid.error());
   std::unique_ptr<Server> server(new Server);
+  server->engine_ = valid->engine == IoEngine::automatic ? default_engine() : valid->engine;
+  // The TLS session is wired into the epoll engine's read and send paths only: automatic picks
+  // epoll for a TLS server, and an explicit io_uring is refused rather than run in the clear.
+  if (valid->tls) {
+    if (valid->engine == IoEngine::io_uring)
+      return fail(std::make_error_code(std::errc::operation_not_supported));
+    server->engine_ = IoEngine::epoll;
+  }
+  if (server->engine_ == IoEngine::io_uring && !detail::uring_supported())
+    return fail(std::make_error_code(std::errc::function_not_supported));
   server->shared_ = std::make_unique<detail::Shared>(*valid);
   if (auto r = server->open_workers(*valid, factory); !r) return fail(r.error());
   return server;
@@ -101,12 +144,21 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
   unsigned n = options.threads ? options.threads : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   for (unsigned i = 0; i < n; ++i) {
-    auto loop = EventLoop::create();
+    detail::UringPoller* ring = nullptr;
+    std::unique_ptr<Poller> backend;  // null: epoll
+    if (engine_ == IoEngine::io_uring) {
+      auto r = detail::UringPoller::create(ring_buffer_size(options), ring_buffer_count(options));
+      if (!r) return fail(r.error());
+      ring = r->get();
+      backend = std::move(*r);
+    }
+    auto loop = EventLoop::create(std::move(backend));
     if (!loop) return fail(loop.error());
-    auto worker = std::make_unique<detail::Worker>(*shared_, std::move(*loop));
+    auto worker = std::make_unique<detail::Worker>(*shared_, std::move(*loop), ring);
     if (options.tcp) {
       // The first socket learns the real port (given 0); the others share it.
-      auto l = open_listener(tcp_endpoint_.value_or(*options.tcp), options.backlog, i == 0);
+      auto l = open_listener(tcp_endpoint_.value_or(*options.tcp), options.backlog, i == 0,
+                             options.dual_stack);
       if (!l) return fail(l.error());
       if (!tcp_endpoint_) {
         auto bound = l->local_endpoint();
@@ -122,7 +174,8 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
         s = duplicate(unix_listeners_[next_unix++]);
       } else {
         const bool first = next_tcp == tcp_bound.size();
-        auto l = open_listener(first ? at : tcp_bound[next_tcp], options.backlog, i == 0);
+        auto l = open_listener(first ? at : tcp_bound[next_tcp], options.backlog, i == 0,
+                               options.dual_stack);
         if (!l) return fail(l.error());
         if (first) {
           auto bound = l->local_endpoint();
@@ -135,16 +188,22 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
       if (!s) return fail(s.error());
       if (auto r = worker->add_listener(std::move(*s)); !r) return fail(r.error());
     }
-    if (options.udp) {
-      auto u = open_udp(udp_endpoint_.value_or(*options.udp), i == 0);
+    // `udp` then `udp_listen`: the first loop learns each real port, the others share it.
+    std::vector<Endpoint> udp_wanted;
+    if (options.udp) udp_wanted.push_back(*options.udp);
+    udp_wanted.insert(udp_wanted.end(), options.udp_listen.begin(), options.udp_listen.end());
+    for (std::size_t k = 0; k < udp_wanted.size(); ++k) {
+      const bool first = k == udp_endpoints_.size();
+      auto u = open_udp(first ? udp_wanted[k] : udp_endpoints_[k], i == 0, options.dual_stack);
       if (!u) return fail(u.error());
-      if (!udp_endpoint_) {
+      if (first) {
         auto bound = u->local_endpoint();
         if (!bound) return fail(bound.error());
-        udp_endpoint_ = *bound;
+        udp_endpoints_.push_back(*bound);
       }
-      if (auto r = worker->set_udp(std::move(*u)); !r) return fail(r.error());
+      if (auto r = worker->add_udp(std::move(*u)); !r) return fail(r.error());
     }
+    if (options.udp && !udp_endpoints_.empty()) udp_endpoint_ = udp_endpoints_.front();
     worker->set_handler(factory(worker->loop()));
     workers_.push_back(std::move(worker));
   }

@@ -1,6 +1,8 @@
 // Worker: one loop's listener, UDP socket and connections, and the limits that bound them.
 #include "runtime/worker.hpp"
 
+#include "runtime/uring_io.hpp"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -29,10 +31,11 @@ void ConnectionList::remove(Connection* c) noexcept {
   --size_;
 }
 
-Worker::Worker(Shared& shared, std::unique_ptr<EventLoop> loop)
+Worker::Worker(Shared& shared, std::unique_ptr<EventLoop> loop, UringPoller* ring)
     : shared_(shared),
       owned_loop_(std::move(loop)),
       loop_(owned_loop_.get()),
+      ring_(ring),
       read_size_(shared.options.read_size),
       read_buffer_(new std::byte[shared.options.read_size]) {
   loop_->set_batch_end([this] { return batch_end(); });
@@ -53,8 +56,10 @@ Worker::~Worker() {
     loop_->cancel(accept_timer_);
     loop_->set_batch_end(nullptr);
   }
-  // Tear-down after the loop ended: descriptors close, no callbacks run.
-  for (auto* list : {&active_, &lingering_}) {
+  // Tear-down after the loop ended: descriptors close, no callbacks run. (On io_uring the
+  // loop's thread has exited, and the kernel cancelled its operations with it.)
+  drop_parked();
+  for (auto* list : {&active_, &lingering_, &zombies_}) {
     while (Connection* c = list->front()) {
       list->remove(c);
       delete c;
@@ -67,17 +72,21 @@ Result<void> Worker::add_listener(Socket listening) {
   auto a = std::make_unique<Acceptor>();
   a->worker = this;
   a->listening = std::move(listening);
-  // Level-triggered: connections left in the backlog after a capped turn are reported again.
-  if (auto r = loop_->watch(a->listening.native_handle(), io::read, *a); !r) return r;
+  if (ring_) {
+    arm_accept(*a);
+  } else {
+    // Level-triggered: connections left in the backlog after a capped turn are reported again.
+    if (auto r = loop_->watch(a->listening.native_handle(), io::read, *a); !r) return r;
+  }
   acceptors_.push_back(std::move(a));
   accepting_ = true;
   arm_sweep();
   return {};
 }
 
-Result<void> Worker::set_udp(UdpSocket socket) {
-  udp_ = std::make_unique<UdpPort>(*this, std::move(socket));
-  return loop_->watch(udp_->fd(), io::read, *udp_);
+Result<void> Worker::add_udp(UdpSocket socket) {
+  udp_.push_back(std::make_unique<UdpPort>(*this, std::move(socket)));
+  return loop_->watch(udp_.back()->fd(), io::read, *udp_.back());
 }
 
 void Worker::accept_ready(int listening) {
@@ -125,7 +134,9 @@ void Worker::open_connection(int fd, const sockaddr_storage& from, socklen_t len
   auto peer = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), length);
   auto* c = new Connection(*this, fd, peer.value_or(Endpoint{}),
                            shared_.next_id.fetch_add(1, std::memory_order_relaxed));
-  if (!loop_->watch(fd, io::read | io::write | io::edge, *c)) {
+  if (ring_) {
+    c->uring_start();
+  } else if (!loop_->watch(fd, io::read | io::write | io::edge, *c)) {
     delete c;
     shared_.per_address.release(peer_address);
     shared_.open.fetch_sub(1, std::memory_order_relaxed);
@@ -142,8 +153,13 @@ void Worker::pause_accepting(std::chrono::milliseconds retry) {
   if (!accepting_) return;
   accepting_ = false;
   counters_.pauses.add(1);
-  // Still registered, with no events: resuming is one epoll_ctl, not a re-add.
-  for (auto& a : acceptors_) (void)loop_->rewatch(a->listening.native_handle(), 0, *a);
+  if (ring_) {
+    for (auto& a : acceptors_)
+      if (a->armed) ring_->cancel(a.get());
+  } else {
+    // Still registered, with no events: resuming is one epoll_ctl, not a re-add.
+    for (auto& a : acceptors_) (void)loop_->rewatch(a->listening.native_handle(), 0, *a);
+  }
   accept_timer_ = loop_->run_after(retry, [this] {
     accept_timer_ = 0;
     resume_accepting();
@@ -153,6 +169,19 @@ void Worker::pause_accepting(std::chrono::milliseconds retry) {
 void Worker::resume_accepting() {
   if (accepting_ || shutting_down_ || acceptors_.empty()) return;  // shut down: all closed
   if (accept_timer_) loop_->cancel(std::exchange(accept_timer_, 0));
+  if (ring_) {
+    accepting_ = true;
+    // Those accepted while paused go first, in order; the limit may pause again.
+    while (accepting_ && !parked_.empty()) {
+      const int fd = parked_.front();
+      parked_.erase(parked_.begin());
+      admit(fd);
+    }
+    if (accepting_)
+      for (auto& a : acceptors_)
+        if (!a->armed) arm_accept(*a);
+    return;
+  }
   for (auto& a : acceptors_)
     if (loop_->rewatch(a->listening.native_handle(), io::read, *a)) accepting_ = true;
 }
@@ -176,6 +205,12 @@ void Worker::closed(Connection* c, bool was_lingering) {
   resume_accepting();  // a descriptor and a connection slot just came free
 }
 
+void Worker::flush_later(Connection* c) {
+  if (c->uring_->flush_queued) return;
+  c->uring_->flush_queued = true;
+  flushing_.push_back(c);
+}
+
 bool Worker::batch_end() {
   retrying_.swap(retry_);
   for (Connection* c : retrying_) {
@@ -183,7 +218,14 @@ bool Worker::batch_end() {
     if (c->state_ != Connection::State::closed) c->read_ready();
   }
   retrying_.clear();
-  if (udp_) udp_->flush();
+  // io_uring: every send of this iteration goes out in the next (single) io_uring_enter.
+  flushing_now_.swap(flushing_);
+  for (Connection* c : flushing_now_) {
+    c->uring_->flush_queued = false;
+    if (c->state_ != Connection::State::closed) c->uring_flush();
+  }
+  flushing_now_.clear();
+  for (auto& u : udp_) u->flush();
   // on_close may close others (they join dead_): index, don't iterate.
   for (std::size_t i = 0; i < dead_.size(); ++i) {
     Connection& c = *dead_[i];
@@ -192,6 +234,14 @@ bool Worker::batch_end() {
   }
   for (Connection* c : dead_) {
     if (c->in_retry_) std::erase(retry_, c);  // closed by an on_close after it was queued
+    if (c->uring_) {
+      if (c->uring_->flush_queued) std::erase(flushing_, c);
+      if (c->uring_->in_flight > 0) {  // the kernel still holds its buffers: later
+        c->uring_->zombie = true;
+        zombies_.push_back(c);
+        continue;
+      }
+    }
     delete c;
   }
   dead_.clear();
@@ -232,10 +282,15 @@ void Worker::begin_shutdown() {
   shutting_down_ = true;
   if (accept_timer_) loop_->cancel(std::exchange(accept_timer_, 0));
   accepting_ = false;
-  for (auto& a : acceptors_) a->listening.close();  // closing drops the registration
-  if (udp_) {
-    udp_->flush();
-    udp_->close();
+  for (auto& a : acceptors_) {
+    // A multishot accept holds the socket open until it is cancelled.
+    if (ring_ && a->armed) ring_->cancel(a.get());
+    a->listening.close();  // closing drops the epoll registration
+  }
+  drop_parked();
+  for (auto& u : udp_) {
+    u->flush();
+    u->close();
   }
   std::vector<Connection*> open;
   for (Connection* c = active_.front(); c; c = c->next_) open.push_back(c);
@@ -264,7 +319,13 @@ void Worker::tls_failed(const Connection& c) {
 }
 
 void Worker::stop_if_drained() {
-  if (shutting_down_ && active_.empty() && lingering_.empty() && dead_.empty()) loop_->stop();
+  if (!shutting_down_ || !active_.empty() || !lingering_.empty() || !dead_.empty()) return;
+  // io_uring: operations hold their sockets open (a reset is sent, a listener stops listening)
+  // until their cancels complete, and those go out only while the loop runs.
+  if (!zombies_.empty()) return;
+  for (auto& a : acceptors_)
+    if (a->armed) return;
+  loop_->stop();
 }
 
 }  // namespace wire::detail

@@ -19,6 +19,7 @@
 #include "wire/tcp.hpp"
 #include "wire/udp.hpp"
 #include "runtime/reply_guard.hpp"
+#include "loop/uring_poller.hpp"
 
 namespace wire::detail {
 
@@ -93,6 +94,8 @@ class UdpPort final : public IoWatcher {
   void queue(std::span<const std::byte> data, const Endpoint& to);
   void flush() noexcept;
   int fd() const noexcept { return socket_.native_handle(); }
+  /// True if this port's own address is `to` (or `to` is never to be answered at all).
+  bool refuses(const Endpoint& to) const noexcept { return guard_.refuses(to); }
   void close() noexcept;
 
  private:
@@ -118,14 +121,22 @@ class UdpPort final : public IoWatcher {
 
 class Worker {
  public:
-  Worker(Shared& shared, std::unique_ptr<EventLoop> loop);
+  /// On `ring` (the loop's own backend) when it runs the io_uring engine, else on epoll.
+  Worker(Shared& shared, std::unique_ptr<EventLoop> loop, UringPoller* ring = nullptr);
   /// A client-side worker (outbound connections only) on a loop it does not own; its
   /// destructor leaves the loop usable (timers and batch hook dropped).
   Worker(Shared& shared, EventLoop& loop);
   ~Worker();
   /// Adds a listening socket (TCP or Unix stream); a worker may accept on several.
   Result<void> add_listener(Socket listening);
-  Result<void> set_udp(UdpSocket socket);
+  Result<void> add_udp(UdpSocket socket);
+  /// True if a UDP reply to `to` must not be sent: it is any of this server's UDP addresses
+  /// (two ports answering each other's spoofed datagrams would loop), or refused by ReplyGuard.
+  bool refuses_reply(const Endpoint& to) const noexcept {
+    for (const auto& u : udp_)
+      if (u->refuses(to)) return true;
+    return false;
+  }
   void set_handler(std::unique_ptr<Handler> handler) {
     handler_ = std::move(handler);
     if (handler_) handler_->worker_ = this;
@@ -146,6 +157,11 @@ class Worker {
   void lingering(Connection* c) noexcept;
   void retry_read(Connection* c);
   void closed(Connection* c, bool was_lingering);
+  /// io_uring: send `c`'s output at the end of this iteration (one send per connection).
+  void flush_later(Connection* c);
+  /// io_uring: a closed connection's last operation ended: delete it.
+  void bury(Connection* c) noexcept;
+  UringPoller* ring() const noexcept { return ring_; }
   // Outbound connections (outbound.cpp).
   Result<Connection*> connect(const Endpoint& to, std::chrono::milliseconds timeout);
   Result<Connection*> connect(std::string_view host_port, std::chrono::milliseconds timeout);
@@ -153,12 +169,21 @@ class Worker {
   void dial_failed(Connection* c, std::error_code error);
 
  private:
-  struct Acceptor final : IoWatcher {
+  struct Acceptor final : IoWatcher, Completion {
     Worker* worker = nullptr;
     Socket listening;
+    bool armed = false;  // io_uring: its multishot accept is in flight
     void on_ready(std::uint32_t) override { worker->accept_ready(listening.native_handle()); }
+    void on_complete(int result, std::uint32_t flags) override {
+      worker->accepted(*this, result, flags);
+    }
   };
   void accept_ready(int listening);
+  // The io_uring side of accepting (uring_accept.cpp).
+  void arm_accept(Acceptor& a);
+  void accepted(Acceptor& a, int result, std::uint32_t flags);
+  void admit(int fd);
+  void drop_parked() noexcept;
   void open_connection(int fd, const sockaddr_storage& from, socklen_t length);
   void pause_accepting(std::chrono::milliseconds retry);
   void resume_accepting();
@@ -173,6 +198,7 @@ class Worker {
   Shared& shared_;
   std::unique_ptr<EventLoop> owned_loop_;  // null for a client-side worker
   EventLoop* loop_;
+  UringPoller* ring_ = nullptr;  // the io_uring engine's ring; null on epoll
   std::unique_ptr<Handler> handler_;
   Counters counters_;
   std::size_t read_size_;
@@ -180,7 +206,7 @@ class Worker {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;  // one per listening socket
   bool accepting_ = false;
   EventLoop::TimerId accept_timer_ = 0;
-  std::unique_ptr<UdpPort> udp_;
+  std::vector<std::unique_ptr<UdpPort>> udp_;  // one per UDP address
   ConnectionList active_;     // open or closing, least recently active first
   ConnectionList lingering_;  // after our FIN, oldest first
   std::vector<Connection*> retry_;  // read again before the next wait (fairness cap hit)
@@ -188,6 +214,11 @@ class Worker {
   std::vector<Connection*> dead_;   // closed this iteration: on_close, then delete
   bool shutting_down_ = false;
   EventLoop::TimerId sweep_timer_ = 0;
+  // io_uring only.
+  std::vector<int> parked_;  // accepted while paused (limit reached): they wait as in a backlog
+  std::vector<Connection*> flushing_;  // output to send at the end of this iteration
+  std::vector<Connection*> flushing_now_;
+  ConnectionList zombies_;   // closed, waiting for their last completions
 
   friend class wire::Connection;
   friend class UdpPort;

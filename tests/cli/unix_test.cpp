@@ -2,6 +2,8 @@
 // compared), the socket file's mode, a stale file replaced after SIGKILL, a live one refused
 // with "Address already in use", and the file removed on SIGTERM.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "support/process.hpp"
+#include "wire/socket.hpp"
 
 namespace wire {
 namespace {
@@ -26,6 +29,21 @@ std::string temp_dir() {
 }
 
 // Reads stderr until "listening on unix PATH"; returns PATH ("" if it never came).
+// True once connecting to the Unix socket at `path` is refused (polled every 10 ms, bounded).
+bool refused_within(const std::string& path, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto at = Endpoint::parse("unix:" + path);
+    if (!at) return false;
+    auto s = Socket::open(Family::local, SOCK_STREAM);
+    if (!s) return false;
+    if (::connect(s->native_handle(), at->data(), at->size()) < 0 && errno == ECONNREFUSED)
+      return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    ::poll(nullptr, 0, 10);
+  }
+}
+
 std::string listening_unix(Process& p) {
   constexpr std::string_view prefix = "listening on unix ";
   while (auto line = p.read_line(Stream::err))
@@ -80,6 +98,10 @@ TEST(ServeUnix, StaleFileIsReplacedLiveOneRefused) {
     dead.wait();
   }
   ASSERT_TRUE(fs::is_socket(path));
+  // On the io_uring engine the killed server's listening socket is held by its pending accept
+  // until the kernel tears the ring down, just after the process is gone: wait (bounded) until
+  // the socket refuses, which is what makes the file stale.
+  ASSERT_TRUE(refused_within(path, 5s)) << "the killed server's socket still accepts";
   auto live = Process::start({WIRE_BINARY, "serve", "echo", "--unix", path, "--quiet"});
   ASSERT_EQ(listening_unix(live), path) << "a stale file must be replaced";
   auto second = test::run({WIRE_BINARY, "serve", "echo", "--unix", path});

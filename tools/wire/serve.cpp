@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <variant>
 #include <unordered_map>
 
 #include "command.hpp"
+#include "engine_flag.hpp"
 #include "framed_relay.hpp"
 #include "tls_options.hpp"
+#include "listen_addresses.hpp"
 #include "wire/message_services.hpp"
 #include "wire/server.hpp"
 #include "wire/services.hpp"
@@ -23,7 +26,8 @@ namespace {
 struct ServeOptions {
   std::string service;
   std::vector<std::string> tcp;   ///< --tcp, any number
-  std::string udp;
+  std::vector<std::string> udp;   ///< --udp, any number
+  FamilyFlags family;             ///< -4 / -6 / --dual-stack
   std::vector<std::string> unix_paths;  ///< --unix: "/path", "@name" or "unix:..."
   std::string mode;               ///< --mode: octal permissions of the socket files
   unsigned threads = 0;
@@ -37,6 +41,8 @@ struct ServeOptions {
   std::size_t max_message = default_max_message;
   unsigned udp_min_reply_port = 1024;  ///< inetd's rule: no UDP replies to privileged ports
   TlsFlags tls;                   ///< --tls --cert --key [--ca --verify-client --alpn]
+  std::string engine = "automatic";  ///< --engine
+  bool verbose = false;              ///< -v: say which engine runs
 };
 
 // Wraps a service to print one line per connection opened and closed.
@@ -83,10 +89,16 @@ class Logged final : public Handler {
   std::unordered_map<std::uint64_t, std::string> unix_peers_;  // by connection id
 };
 
-std::optional<Endpoint> first_address(const std::string& text) {
-  auto found = resolve_or_report(text);
-  if (!found) return std::nullopt;
-  return found->front();
+// Every address --tcp/--udp TEXT listens on (":PORT" is both loopbacks), port 0 made one port.
+std::optional<std::vector<Endpoint>> listen_addresses(const std::string& text, int type,
+                                                      const FamilyFlags& f, int& code) {
+  auto found = listen_endpoints(text, f);
+  if (auto* rc = std::get_if<int>(&found)) {
+    code = *rc;
+    return std::nullopt;
+  }
+  code = exit_failure;
+  return common_port(std::move(std::get<std::vector<Endpoint>>(found)), type, f);
 }
 
 // "--unix /tmp/e.sock", "--unix @name" or "--unix unix:/tmp/e.sock": the Unix endpoint.
@@ -102,13 +114,16 @@ std::optional<Endpoint> unix_address(const std::string& text) {
   return *ep;
 }
 
-std::optional<ServerOptions> server_options(const ServeOptions& o) {
+std::optional<ServerOptions> server_options(const ServeOptions& o, int& code) {
   ServerOptions s;
+  code = exit_usage;
   for (const auto& text : o.tcp) {
-    auto at = first_address(text);
-    if (!at) return std::nullopt;
-    if (!s.tcp) s.tcp = at;
-    else s.stream_listen.push_back(*at);
+    auto all = listen_addresses(text, SOCK_STREAM, o.family, code);
+    if (!all) return std::nullopt;
+    for (const Endpoint& at : *all) {
+      if (!s.tcp) s.tcp = at;
+      else s.stream_listen.push_back(at);
+    }
   }
   for (const auto& text : o.unix_paths) {
     auto at = unix_address(text);
@@ -116,7 +131,15 @@ std::optional<ServerOptions> server_options(const ServeOptions& o) {
     s.stream_listen.push_back(*at);
   }
   if (!o.mode.empty()) s.unix_mode = static_cast<unsigned>(std::stoul(o.mode, nullptr, 8));
-  if (!o.udp.empty() && !(s.udp = first_address(o.udp))) return std::nullopt;
+  for (const auto& text : o.udp) {
+    auto all = listen_addresses(text, SOCK_DGRAM, o.family, code);
+    if (!all) return std::nullopt;
+    for (const Endpoint& at : *all) {
+      if (!s.udp) s.udp = at;
+      else s.udp_listen.push_back(at);
+    }
+  }
+  s.dual_stack = o.family.dual_stack;
   s.threads = o.threads;
   s.max_connections = o.max_connections;
   s.max_per_address = o.max_per_address;
@@ -124,6 +147,7 @@ std::optional<ServerOptions> server_options(const ServeOptions& o) {
   s.drain_timeout = seconds(o.drain_timeout);
   s.max_output_queue = o.max_queue;
   s.udp_min_reply_port = static_cast<std::uint16_t>(o.udp_min_reply_port);
+  s.engine = engine_named(o.engine);
   // Backpressure must start well before the hard limit, or echo would hit the limit first.
   s.high_water = std::min(s.high_water, o.max_queue / 2);
   s.low_water = std::min(s.low_water, s.high_water / 4);
@@ -154,8 +178,9 @@ int serve(const ServeOptions& o) {
                   exit_usage);
   if (!o.udp.empty() && !service->udp)
     return report(fmt::format("serve: {} is TCP only", o.service), exit_usage);
-  auto options = server_options(o);
-  if (!options) return exit_usage;
+  int code = exit_usage;
+  auto options = server_options(o, code);
+  if (!options) return code;
   if (o.tls.enabled) {
     if (!o.udp.empty()) return report("serve: --tls is for --tcp and --unix, not --udp", exit_usage);
     auto context = make_server_context(o.tls);
@@ -185,9 +210,10 @@ int serve(const ServeOptions& o) {
     std::vector<std::string> where;
     for (const auto& t : o.tcp) where.push_back("tcp " + t);
     for (const auto& u : o.unix_paths) where.push_back("unix " + u);
-    if (!o.udp.empty()) where.push_back("udp " + o.udp);
+    for (const auto& u : o.udp) where.push_back("udp " + u);
     return report(fmt::format("cannot listen on {}", fmt::join(where, " and ")), server.error());
   }
+  if (o.verbose) log("engine {}", to_string((*server)->engine()));
   // Said once the stop signals are blocked: a SIGTERM sent on reading it drains, not kills.
   auto ran = (*server)->run([&server] {
     for (const Endpoint& at : (*server)->stream_endpoints()) {
@@ -196,7 +222,7 @@ int serve(const ServeOptions& o) {
       else
         log("listening on tcp {}", at.to_string());
     }
-    if (auto at = (*server)->udp_endpoint()) log("listening on udp {}", at->to_string());
+    for (const Endpoint& at : (*server)->udp_endpoints()) log("listening on udp {}", at.to_string());
   });
   if (!ran) return report("serve", ran.error());
   if (!o.quiet) {
@@ -232,20 +258,28 @@ void add_serve_command(CLI::App& app, Action& action) {
       ->required()
       ->check(CLI::IsMember(names));
   cmd->add_option("--tcp", o->tcp,
-                  "Serve TCP here, e.g. 127.0.0.1:8888 (port 0: any); repeat for more addresses")
-      ->check(address_text());
+                  "Serve TCP here, e.g. 127.0.0.1:8888 or [::]:8888 (port 0: any); :8888 and "
+                  "localhost:8888 mean loopback in both families (127.0.0.1 and ::1); repeat "
+                  "for more addresses")
+      ->check(address_text())
+      ->default_str("");
   cmd->add_option("--unix", o->unix_paths,
                   "Serve on a Unix stream socket: a path such as /tmp/e.sock, or @name "
                   "(abstract); a stale socket file is replaced, a live one refused, and the "
-                  "file is removed on exit; repeat for more");
+                  "file is removed on exit; repeat for more")
+      ->default_str("");
   cmd->add_option("--mode", o->mode, "Permissions of the --unix socket files, in octal (e.g. 660)")
       ->check([](const std::string& m) -> std::string {
         if (m.empty() || m.size() > 4 || m.find_first_not_of("01234567") != std::string::npos)
           return "--mode takes octal permissions such as 660 or 0600";
         return {};
       });
-  cmd->add_option("--udp", o->udp, "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat)")
-      ->check(address_text());
+  cmd->add_option("--udp", o->udp,
+                  "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat); as --tcp, :8888 is both "
+                  "loopbacks; repeat for more addresses")
+      ->check(address_text())
+      ->default_str("");
+  add_family_flags(*cmd, o->family);
   cmd->add_option("--threads,-t", o->threads, "Event loops, one per thread (0: one per core)")
       ->check(whole_in(0, 1024));
   cmd->add_option("--max-connections", o->max_connections,
@@ -273,6 +307,8 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_flag("--quiet,-q", o->quiet, "No per-connection lines or summary");
   // Before --frame: TLS and framing go together here (framing reads the plaintext).
   add_tls_server_flags(*cmd, o->tls);
+  add_engine_option(cmd, o->engine);
+  cmd->add_flag("--verbose,-v", o->verbose, "Say which I/O engine runs (a line 'engine NAME')");
   cmd->add_option("--frame", o->frame,
                   "TCP in whole messages: 'line' or 'length' (4-byte big-endian length first); "
                   "the service answers each message with a message. Example: wire serve shout "
