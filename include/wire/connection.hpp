@@ -94,6 +94,12 @@ class Connection final : private IoWatcher {
   void pause_reading() noexcept { paused_by_user_ = true; }
   /// Undoes pause_reading(); reading resumes at once if input is waiting.
   void resume_reading();
+  /// Whether the runtime stops reading while this connection's own output queue is above the
+  /// high-water mark (true, the default: a handler that answers what it reads cannot be made to
+  /// queue without bound). A relay, whose output comes from another connection, turns it off
+  /// and pauses that source itself: reading a leg must never wait on writing it, or a peer that
+  /// writes before it reads deadlocks with it. on_drain() is called either way.
+  void set_pause_on_output(bool on);
   /// Counts as activity for ServerOptions::idle_timeout, as its own traffic does: for a
   /// handler whose session moved elsewhere (a relay's other leg, or a leg it paused).
   void keep_alive() noexcept { touch(); }
@@ -152,6 +158,7 @@ class Connection final : private IoWatcher {
   bool hangup_seen_ = false;        // FIN reported: a short read no longer means drained
   bool paused_by_user_ = false;
   bool paused_by_output_ = false;   // output queue above the high-water mark
+  bool pause_on_output_ = true;     // paused_by_output_ stops reading (set_pause_on_output)
   bool connecting_ = false;         // outbound, not yet established
   bool outbound_ = false;           // opened by connect()
   bool write_shut_ = false;         // shutdown_write(): FIN after the queue empties

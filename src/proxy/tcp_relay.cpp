@@ -68,6 +68,10 @@ class TcpRelay final : public Handler {
       return;
     }
     bump(counters_->connections);
+    // Each leg is paused by the pipe that feeds it (update_pause), never by its own output:
+    // reading the target must not wait on writing to it, or a target that writes before it
+    // reads deadlocks with us (both sides' queues full, neither read).
+    c.set_pause_on_output(false);
     auto* s = new Session(Dice(faults_.seed, ++opened_));
     sessions_.insert(s);
     s->client = &c;
@@ -83,6 +87,7 @@ class TcpRelay final : public Handler {
     }
     s->target = *target;
     s->target->context = s;
+    s->target->set_pause_on_output(false);
     s->up.to = s->target;
     s->down.from = s->target;
   }

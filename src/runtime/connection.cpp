@@ -34,7 +34,8 @@ EventLoop& Connection::loop() const noexcept { return worker_.loop(); }
 bool Connection::reading() const noexcept {
   if (state_ == State::closed || peer_closed_) return false;
   // Once closing, input is read and discarded so a peer blocked in send() can go on to read.
-  return state_ != State::open || (!paused_by_output_ && !paused_by_user_);
+  return state_ != State::open ||
+         (!(paused_by_output_ && pause_on_output_) && !paused_by_user_);
 }
 
 void Connection::touch() noexcept {
@@ -209,6 +210,12 @@ void Connection::after_flush() {
 void Connection::resume_reading() {
   assert(loop().in_loop_thread());
   paused_by_user_ = false;
+  if (readable_ && reading()) worker_.retry_read(this);
+}
+
+void Connection::set_pause_on_output(bool on) {
+  assert(loop().in_loop_thread());
+  pause_on_output_ = on;
   if (readable_ && reading()) worker_.retry_read(this);
 }
 
