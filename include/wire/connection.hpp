@@ -30,7 +30,9 @@ namespace detail {
 class Worker;
 class ConnectionList;
 class AsyncHost;
+class IoHook;
 struct Dial;
+struct SpliceIo;
 }
 
 /// The unconsumed input of a connection, as on_data() sees it. Loop thread only.
@@ -131,6 +133,7 @@ class Connection final : private IoWatcher {
   friend class detail::Worker;
   friend class detail::ConnectionList;
   friend class detail::AsyncHost;  // the coroutine bridge finds its worker from a connection
+  friend struct detail::SpliceIo;  // a zero-copy relay's splice(2) on the socket
   enum class State : std::uint8_t { open, closing, lingering, closed };
 
   Connection(detail::Worker& worker, int fd, const Endpoint& peer, std::uint64_t id);
@@ -173,6 +176,7 @@ class Connection final : private IoWatcher {
   bool in_retry_ = false;       // on the worker's list of connections to read again
   bool counted_per_address_ = false;  // accepted: holds a slot of its address's cap
   std::unique_ptr<detail::Dial> dial_;  // outbound, until established or closed
+  detail::IoHook* io_hook_ = nullptr;   // set: while open, readiness goes there, no recv/send
 };
 
 }  // namespace wire

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "runtime/splice_io.hpp"
 #include "runtime/worker.hpp"
 
 namespace wire {
@@ -48,6 +49,12 @@ void Connection::touch() noexcept {
 void Connection::on_ready(std::uint32_t events) {
   if (state_ == State::closed) return;
   if (connecting_ && !finish_connect()) return;
+  if (io_hook_ && state_ == State::open) {  // a relay splices this socket itself
+    if (events & io::hangup) hangup_seen_ = true;
+    if (events & io::read) readable_ = true;
+    io_hook_->on_io(*this, events);
+    return;
+  }
   if ((events & io::write) && !output_.empty()) flush();
   if (state_ == State::closed) return;
   if (events & io::hangup) hangup_seen_ = true;
@@ -78,6 +85,7 @@ bool Connection::finish_connect() {
 }
 
 void Connection::read_ready() {
+  if (io_hook_ && state_ == State::open) return;  // the hook reads it
   for (int i = 0; i < reads_per_turn; ++i) {
     if (!readable_ || !reading()) return;
     if (!read_once()) return;

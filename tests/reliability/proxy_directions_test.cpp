@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -39,6 +40,7 @@ struct Received {
   std::string sha;
   std::size_t bytes = 0;
   bool clean_eof = false;
+  std::error_code error;  // why it ended, if not cleanly
 };
 Received receive_all(TcpStream& s) {
   Received r;
@@ -46,7 +48,10 @@ Received receive_all(TcpStream& s) {
   std::vector<std::byte> buffer(1 << 16);
   for (;;) {
     auto n = s.receive(buffer);
-    if (!n) break;
+    if (!n) {
+      r.error = n.error();
+      break;
+    }
     if (*n == 0) {
       r.clean_eof = true;
       break;
@@ -56,6 +61,17 @@ Received receive_all(TcpStream& s) {
   }
   r.sha = sha.hex();
   return r;
+}
+
+// Pipes this process has open: a spliced session holds two, one a direction.
+std::size_t open_pipes() {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    const auto target = std::filesystem::read_symlink(e.path(), ec);
+    if (!ec && target.string().starts_with("pipe:")) ++n;
+  }
+  return n;
 }
 
 ProxyFaults split_into(std::size_t piece) {
@@ -140,6 +156,84 @@ TEST_P(ProxyDirections, TargetThatWritesBeforeItReadsIsNotDeadlocked) {
   const auto stats = (*proxy)->stats();
   EXPECT_EQ(stats.bytes_to_target, up_size) << format_report(stats);
   EXPECT_EQ(stats.bytes_to_client, down_size) << format_report(stats);
+}
+
+// With no fault flag the relay splices: 64 MiB up and 32 MiB down come through whole, the
+// client's half-close reaches the target after the last byte while the target's reply goes on,
+// and a reset from the target reaches the client as a reset. The pipes prove the path taken.
+TEST(ProxySplice, BulkHalfCloseAndResetPassThrough) {
+  auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
+  ASSERT_TRUE(listener);
+  ProxyOptions po;
+  po.listen = Endpoint::loopback(Family::v4, 0);
+  po.target = *listener->local_endpoint();
+  po.server.threads = 1;
+  auto proxy = Proxy::create(po);
+  ASSERT_TRUE(proxy);
+  ASSERT_TRUE((*proxy)->start());
+  const std::size_t pipes_before = open_pipes();
+
+  auto client = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
+  ASSERT_TRUE(client);
+  auto accepted = listener->accept(5s);
+  ASSERT_TRUE(accepted);
+  TcpStream& target = accepted->stream;
+  for (TcpStream* s : {&*client, &target}) {
+    ASSERT_TRUE(s->set_receive_timeout(15s));
+    ASSERT_TRUE(s->set_send_timeout(15s));
+  }
+  // The proxy made the pipes before it connected to the target, so they are there by now.
+  EXPECT_EQ(open_pipes(), pipes_before + 4) << "the session is not spliced";
+
+  constexpr std::size_t up_size = 64u << 20, down_size = 32u << 20;
+  Sent up, down;
+  Received at_target;
+  std::thread uploader([&] {
+    up = send_random(*client, 3, up_size);
+    (void)client->shutdown_write();
+  });
+  // The target reads the whole request to its end of file, then replies: the reply only
+  // comes if the client's half-close came through as a half-close.
+  std::thread replier([&] {
+    at_target = receive_all(target);
+    down = send_random(target, 4, down_size);
+    (void)target.shutdown_write();
+  });
+  const Received at_client = receive_all(*client);
+  uploader.join();
+  replier.join();
+  EXPECT_TRUE(up.ok);
+  EXPECT_TRUE(down.ok);
+  EXPECT_EQ(at_target.bytes, up_size);
+  EXPECT_EQ(at_target.sha, up.sha);
+  EXPECT_TRUE(at_target.clean_eof);
+  EXPECT_EQ(at_client.bytes, down_size);
+  EXPECT_EQ(at_client.sha, down.sha);
+  EXPECT_TRUE(at_client.clean_eof);
+  auto stats = (*proxy)->stats();
+  EXPECT_EQ(stats.bytes_to_target, up_size) << format_report(stats);
+  EXPECT_EQ(stats.bytes_to_client, down_size) << format_report(stats);
+
+  // A reset: the target aborts mid-stream; the client must see a reset, never an end of file.
+  auto second = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(second->set_receive_timeout(15s));
+  auto cut = listener->accept(5s);
+  ASSERT_TRUE(cut);
+  ASSERT_TRUE(cut->stream.send_all("part of a reply"));
+  ASSERT_TRUE(cut->stream.set_linger(0s));
+  cut->stream.close();  // SO_LINGER 0: RST
+  const Received after_reset = receive_all(*second);
+  EXPECT_FALSE(after_reset.clean_eof) << "a reset passed on as an end of file";
+  EXPECT_EQ(after_reset.error, std::errc::connection_reset) << after_reset.error.message();
+
+  // Every pipe goes with its session.
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (open_pipes() != pipes_before && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(open_pipes(), pipes_before);
+  (*proxy)->shutdown();
+  ASSERT_TRUE((*proxy)->wait());
 }
 
 INSTANTIATE_TEST_SUITE_P(Relays, ProxyDirections,
