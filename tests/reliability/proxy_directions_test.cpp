@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -74,6 +75,14 @@ std::size_t open_pipes() {
   return n;
 }
 
+// The largest buffer the kernel may give a TCP socket's `which` ("rmem" or "wmem") side.
+std::size_t tcp_buffer_max(const std::string& which) {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_" + which);
+  std::size_t min = 0, initial = 0, max = 0;
+  in >> min >> initial >> max;
+  return max ? max : std::size_t{64} << 20;
+}
+
 ProxyFaults split_into(std::size_t piece) {
   ProxyFaults f;
   f.split = piece;
@@ -90,6 +99,7 @@ class ProxyDirections : public ::testing::TestWithParam<ProxyFaults> {};
 TEST_P(ProxyDirections, TargetThatWritesBeforeItReadsIsNotDeadlocked) {
   auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
   ASSERT_TRUE(listener);
+  ASSERT_TRUE(listener->set_receive_buffer_size(64 << 10));  // the accepted socket's too
   ProxyOptions po;
   po.listen = Endpoint::loopback(Family::v4, 0);
   po.target = *listener->local_endpoint();
@@ -112,8 +122,11 @@ TEST_P(ProxyDirections, TargetThatWritesBeforeItReadsIsNotDeadlocked) {
     ASSERT_TRUE(s->set_send_timeout(15s));
   }
 
-  // The client uploads more than every buffer on the way holds while the target reads nothing.
-  constexpr std::size_t up_size = 16u << 20, down_size = 16u << 20;
+  // The client uploads more than every buffer on the way holds while the target reads nothing:
+  // its own and the target's are small; the proxy's two sockets may grow to the kernel's limits.
+  ASSERT_TRUE(client->set_option(SOL_SOCKET, SO_SNDBUF, 64 << 10));
+  const std::size_t up_size = tcp_buffer_max("rmem") + tcp_buffer_max("wmem") + (16u << 20);
+  constexpr std::size_t down_size = 16u << 20;
   std::atomic<std::size_t> uploaded{0};
   Sent up;
   std::thread uploader([&] {
