@@ -105,6 +105,15 @@ def port_on_stdout(proc):
     return int(line), int(line)
 
 
+def port_of_coro_echo(proc):
+    """bench/coro_echo prints 'listening on ADDR:PORT' on stdout (TCP only)."""
+    line = proc.stdout.readline()
+    m = re.match(r"listening on .*:(\d+)$", line.strip())
+    if not m:
+        raise RuntimeError(f"coro_echo did not print its port: {line!r} {proc.stderr.read()}")
+    return int(m.group(1)), None
+
+
 def ports_of_wire_serve(proc, want=("tcp", "udp")):
     """wire serve prints 'listening on tcp ADDR' and 'listening on udp ADDR' on stderr."""
     ports = {}
@@ -296,6 +305,14 @@ class Bench:
                 self.servers[name] = Server(name, [path, "127.0.0.1", "0"], port_on_stdout)
             else:
                 log(f"bench: {path} missing (peer not built); skipped")
+        # The coroutine echo server (wire::serve, issue 11) with the options `wire serve` uses:
+        # the same Connection core as the Handler row "wire", so the two rows differ only in style.
+        coro = os.path.join(peers, "coro_echo")
+        if os.path.exists(coro):
+            self.servers["wire-coro"] = Server("wire-coro", [coro, "coro", "0", "1"], port_of_coro_echo)
+            self.echo_peers.insert(1, "wire-coro")
+        else:
+            log(f"bench: {coro} missing; no coroutine row")
         for spec in self.args.peer:  # --peer NAME=PATH: another echo peer, e.g. an older build
             name, path = spec.split("=", 1)
             self.servers[name] = Server(name, [path, "127.0.0.1", "0"], port_on_stdout)
@@ -481,7 +498,8 @@ class Bench:
         yield "tcp-echo 100 conn", echo, tcp_echo(["-c", "100", "-p", "1"])
         yield "tcp-echo 100x16", echo, tcp_echo(["-c", "100", "-p", "16"])
         udp = ["-c", "1", "--rate", str(self.args.udp_rate)]
-        yield "udp-echo paced", echo, lambda c: self.wire_bench("udp-flood", self.servers[c].udp, udp, d)
+        udp_echo = [c for c in echo if self.servers[c].udp]
+        yield "udp-echo paced", udp_echo, lambda c: self.wire_bench("udp-flood", self.servers[c].udp, udp, d)
         if "iperf3" in self.servers:
             # One side changes at a time; sendfile/-Z changes only the sender.
             for label, z in (("tcp-bulk", False), ("tcp-bulk sendfile", True)):
@@ -671,6 +689,15 @@ def targets(table):
         if wu is not None and eu is not None:
             out.append((f"{s}: user CPU <= epoll + 1 point ({100*wu:.1f} vs {100*eu:.1f} %)",
                         (100 * eu + 1) / (100 * wu) if wu else 9.99, 1.0))
+    for s in ("tcp-echo 1 conn", "tcp-echo 100 conn", "tcp-echo 100x16"):
+        # Issue 11: the coroutine style within 3 % of the Handler style, same system calls.
+        c, w = med(s, "wire-coro", "rate"), med(s, "wire", "rate")
+        if c is not None:
+            out.append((f"{s}: coroutine rate >= 0.97x Handler", ratio(c, w), 0.97))
+        cs, ws = med(s, "wire-coro", "syscalls_per_op"), med(s, "wire", "syscalls_per_op")
+        if cs is not None and ws:
+            out.append((f"{s}: coroutine syscalls/op <= Handler's ({cs:.2f} vs {ws:.2f})",
+                        ws / cs if cs else None, 1.0))
     for q in ("p50_us", "p99_us"):
         w, e = med("tcp-echo 1 conn", "wire", q), med("tcp-echo 1 conn", "epoll", q)
         out.append((f"tcp 1 conn latency {q[:3]} <= 1.05x epoll", ratio(1.05 * e, w) if e and w else None, 1.0))
@@ -700,7 +727,7 @@ def print_targets(checks):
 
 
 # One colour per candidate, the same in every panel (a colour-blind-safe palette first).
-COLOURS = {"wire": 0x0072B2, "asio": 0xE69F00, "libuv": 0x009E73, "epoll": 0x999999,
+COLOURS = {"wire": 0x0072B2, "wire-coro": 0x56B4E9, "asio": 0xE69F00, "libuv": 0x009E73, "epoll": 0x999999,
            "haproxy": 0x009E73, "socat": 0xE69F00,
            "iperf3": 0xD55E00, "sockperf": 0xCC79A7, "iperf3->iperf3": 0xD55E00,
            "wire->iperf3": 0x56B4E9, "iperf3->wire": 0xF0E442, "wire->wire": 0x0072B2}

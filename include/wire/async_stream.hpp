@@ -49,7 +49,9 @@ class [[nodiscard]] ReadAwaiter final : detail::IoWait {
               std::chrono::milliseconds timeout) noexcept
       : state_(s), into_(into), min_(min), timeout_(timeout) {}
   /// Leaves the stream if the frame dies while it waits.
-  ~ReadAwaiter();
+  ~ReadAwaiter() {
+    if (armed()) [[unlikely]] detach();
+  }
   /// Ready if the stream already holds enough input (or has ended).
   bool await_ready();
   /// Waits for input.
@@ -58,18 +60,23 @@ class [[nodiscard]] ReadAwaiter final : detail::IoWait {
     return start(detail::promise_of(h), h);
   }
   /// The bytes read (0 from read_some: the peer closed cleanly), or the error.
-  Result<std::size_t> await_resume();
+  Result<std::size_t> await_resume() const noexcept {
+    if (error_) [[unlikely]] return fail(error_);
+    return done_;
+  }
 
   /// Takes what it can from `bytes` (the stream's delivery); true once satisfied.
   bool absorb(std::span<const std::byte>& bytes) noexcept;
   /// The stream ended (peer FIN or close): completes; returns the coroutine to resume.
   std::coroutine_handle<> ended() noexcept;
   /// Satisfied: returns the coroutine to resume.
-  std::coroutine_handle<> finished() noexcept { return disarm(); }
+  std::coroutine_handle<> finished() noexcept;
 
  private:
   bool start(detail::PromiseBase& p, std::coroutine_handle<> h);
   void stop() noexcept override;
+  void detach() noexcept;
+  void aim(std::span<std::byte> target) noexcept;  // where the connection's next read goes
 
   detail::StreamState* state_;
   std::span<std::byte> into_;
@@ -86,7 +93,9 @@ class [[nodiscard]] WriteAwaiter final : detail::IoWait {
                std::chrono::milliseconds timeout) noexcept
       : state_(s), data_(data), timeout_(timeout) {}
   /// Leaves the stream if the frame dies while it waits.
-  ~WriteAwaiter();
+  ~WriteAwaiter() {
+    if (armed()) [[unlikely]] detach();
+  }
   /// Ready if the connection took everything (the usual case) or has failed.
   bool await_ready();
   /// Waits for the output queue to drain.
@@ -95,7 +104,10 @@ class [[nodiscard]] WriteAwaiter final : detail::IoWait {
     return start(detail::promise_of(h), h);
   }
   /// data.size(), or the error (partial() has the bytes accepted before it).
-  Result<std::size_t> await_resume();
+  Result<std::size_t> await_resume() const noexcept {
+    if (error_) [[unlikely]] return fail(error_);
+    return done_;
+  }
 
   /// The queue drained: sends more; returns the coroutine to resume if it is done.
   std::coroutine_handle<> drained() noexcept;
@@ -106,6 +118,7 @@ class [[nodiscard]] WriteAwaiter final : detail::IoWait {
   bool push() noexcept;  // sends while the queue has room; true when done or failed
   bool start(detail::PromiseBase& p, std::coroutine_handle<> h);
   void stop() noexcept override;
+  void detach() noexcept;
 
   detail::StreamState* state_;
   std::span<const std::byte> data_;

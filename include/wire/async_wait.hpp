@@ -23,7 +23,9 @@ class IoWait : public Op {
 
  protected:
   /// Drops the timer and the scope membership if the frame dies while suspended.
-  ~IoWait();
+  ~IoWait() {
+    if (waiter_) [[unlikely]] abandon();
+  }
   /// Suspends `h`: arms `timeout` (zero: none) and joins the task's scope. False, with error_
   /// set, if the scope is already cancelled (then do not suspend).
   bool arm(PromiseBase& p, std::coroutine_handle<> h, std::chrono::milliseconds timeout);
@@ -40,6 +42,7 @@ class IoWait : public Op {
  private:
   std::coroutine_handle<> cancel(std::error_code why) noexcept final;
   void timed_out();
+  void abandon() noexcept;
 
   EventLoop::TimerId timer_ = 0;
   std::coroutine_handle<> waiter_;

@@ -176,6 +176,10 @@ class Connection final : private IoWatcher {
   bool in_retry_ = false;       // on the worker's list of connections to read again
   bool counted_per_address_ = false;  // accepted: holds a slot of its address's cap
   std::unique_ptr<detail::Dial> dial_;  // outbound, until established or closed
+  // Set by the coroutine bridge while a read awaits: the next recv goes straight into the
+  // awaiting buffer if it holds read_size bytes (no copy through the worker's buffer);
+  // cleared by the read that uses it.
+  std::span<std::byte> read_target_;
   detail::IoHook* io_hook_ = nullptr;   // set: while open, readiness goes there, no recv/send
 };
 

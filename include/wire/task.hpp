@@ -38,6 +38,10 @@ class AsyncHost;
 /// Live coroutine frames of wire tasks, process-wide (tests count leaks with it).
 inline std::atomic<long> live_task_frames{0};
 
+struct PromiseBase;
+/// Takes a task out of its scope's list (on its loop's thread).
+void leave_scope(PromiseBase& p) noexcept;
+
 /// A suspended operation that its scope can end early. Loop thread only.
 class Op {
  public:
@@ -47,12 +51,15 @@ class Op {
 
  protected:
   ~Op() = default;
+  /// Marks the task of `p` as suspended on this operation, under the task's scope. False if
+  /// that scope is already cancelled (then do not suspend).
+  bool join(PromiseBase& p) noexcept;
+  /// The operation ended by itself: the task is no longer suspended on it.
+  void leave() noexcept;
 
  private:
   friend class wire::CancelScope;
-  Op* prev_ = nullptr;
-  Op* next_ = nullptr;
-  CancelScope* scope_ = nullptr;
+  PromiseBase* task_ = nullptr;  // the task suspended on this operation, while it is
 };
 
 /// What every wire coroutine's promise holds besides its value. Loop thread only.
@@ -67,8 +74,18 @@ struct PromiseBase {
       nullptr;
   void* done_context = nullptr;  ///< passed to on_done
 
+  // The task's place in a scope's list, kept from one operation to the next (joining and
+  // leaving a shared list on every read would write to other tasks' frames each time).
+  CancelScope* joined = nullptr;      ///< the scope whose list holds this task (null: none)
+  PromiseBase* prev_joined = nullptr; ///< neighbours in that list
+  PromiseBase* next_joined = nullptr; ///< neighbours in that list
+  Op* suspended_on = nullptr;         ///< the operation the task waits on (null: none)
+
   PromiseBase() noexcept { live_task_frames.fetch_add(1, std::memory_order_relaxed); }
-  ~PromiseBase() { live_task_frames.fetch_sub(1, std::memory_order_relaxed); }
+  ~PromiseBase() {
+    if (joined) leave_scope(*this);
+    live_task_frames.fetch_sub(1, std::memory_order_relaxed);
+  }
   PromiseBase(const PromiseBase&) = delete;
   PromiseBase& operator=(const PromiseBase&) = delete;
 
@@ -216,23 +233,42 @@ class CancelScope {
   /// The loop it belongs to.
   EventLoop& loop() const noexcept { return *loop_; }
 
-  /// Puts a suspended operation under this scope (the operation's own bookkeeping).
-  void add(detail::Op& op) noexcept;
-  /// Takes it back out (it ended by itself).
-  static void remove(detail::Op& op) noexcept;
-
  private:
+  friend class detail::Op;
+  friend void detail::leave_scope(detail::PromiseBase& p) noexcept;
   void collect(std::error_code why, std::vector<std::coroutine_handle<>>& resume);
+  void join(detail::PromiseBase& task) noexcept;  // the task's first operation under this scope
 
   EventLoop* loop_;
   CancelScope* parent_;
   CancelScope* first_child_ = nullptr;
   CancelScope* prev_sibling_ = nullptr;
   CancelScope* next_sibling_ = nullptr;
-  detail::Op* first_op_ = nullptr;
+  detail::PromiseBase* first_task_ = nullptr;  // tasks that have suspended under this scope
   std::error_code reason_;
   EventLoop::TimerId timer_ = 0;
 };
+
+namespace detail {
+
+inline bool Op::join(PromiseBase& p) noexcept {
+  if (p.scope && p.scope->cancelled()) return false;
+  if (p.joined != p.scope) {  // first operation under this scope (or the scope changed)
+    if (p.scope) p.scope->join(p);
+    else leave_scope(p);
+  }
+  p.suspended_on = this;
+  task_ = &p;
+  return true;
+}
+
+inline void Op::leave() noexcept {
+  if (!task_) return;
+  if (task_->suspended_on == this) task_->suspended_on = nullptr;
+  task_ = nullptr;
+}
+
+}  // namespace detail
 
 /// Starts `task` on `loop`, detached: its frame is freed when it ends. Thread-safe: the start
 /// is posted to the loop. The task must end before the loop is
@@ -324,6 +360,7 @@ struct Hop {
   template <class P>
   void await_suspend(std::coroutine_handle<P> h) const {
     PromiseBase& p = promise_of(h);
+    if (p.joined) leave_scope(p);  // the scope belongs to the loop the task leaves
     p.loop = loop;
     p.scope = scope;
     p.host = host;

@@ -18,20 +18,22 @@ namespace wire::detail {
 
 class ConnectWait;
 
-/// A Stream's side of one Connection.
-class StreamState {
+/// A Stream's side of one Connection. What every read and write touches comes first, in one
+/// cache line of its own.
+class alignas(64) StreamState {
  public:
   StreamState(Connection& c, AsyncHost& owner) noexcept : conn(&c), host(&owner) {}
   Connection* conn;             // null once on_close has come
   AsyncHost* host;
+  ReadAwaiter* reader = nullptr;
+  WriteAwaiter* writer = nullptr;
   ByteBuffer in;                // received, not yet read
+  // -- 64 bytes --
   bool eof = false;             // no more input (peer FIN, or the server's drain)
   bool broken = false;          // a write ended early: close with RST
   bool paused = false;          // we asked the connection to stop reading
   std::error_code closed;       // why the connection closed (once conn is null)
   std::size_t partial = 0;      // bytes moved by the last operation that failed
-  ReadAwaiter* reader = nullptr;
-  WriteAwaiter* writer = nullptr;
   ConnectWait* connector = nullptr;
 };
 
@@ -49,6 +51,11 @@ class AsyncHost final : public Handler {
   const ServerOptions& options() const noexcept { return worker_->options(); }
   void forget(StreamState* s) noexcept { states_.erase(s); }
   void track(StreamState* s) { states_.insert(s); }
+
+  /// Aims the next read of `c` straight at `target` (a waiting read's buffer); empty: none.
+  static void aim_reads(Connection& c, std::span<std::byte> target) noexcept {
+    c.read_target_ = target;
+  }
 
   void on_connect(Connection& c) override;
   void on_data(Connection& c, Input& input) override;

@@ -7,20 +7,19 @@
 namespace wire::detail {
 
 bool IoWait::arm(PromiseBase& p, std::coroutine_handle<> h, std::chrono::milliseconds timeout) {
-  if (p.scope && p.scope->cancelled()) {
+  if (!join(p)) {
     error_ = p.scope->reason();
     return false;
   }
   loop_ = p.loop;
   waiter_ = h;
   if (timeout.count() > 0) timer_ = loop_->run_after(timeout, [this] { timed_out(); });
-  if (p.scope) p.scope->add(*this);
   return true;
 }
 
 std::coroutine_handle<> IoWait::disarm() noexcept {
   if (timer_) loop_->cancel(std::exchange(timer_, 0));
-  CancelScope::remove(*this);
+  leave();
   return std::exchange(waiter_, {});
 }
 
@@ -37,10 +36,9 @@ void IoWait::timed_out() {
   disarm().resume();
 }
 
-IoWait::~IoWait() {
-  if (!waiter_) return;
+void IoWait::abandon() noexcept {
   if (timer_) loop_->cancel(timer_);
-  CancelScope::remove(*this);
+  leave();
 }
 
 }  // namespace wire::detail

@@ -1,6 +1,9 @@
-// CancelScope: an intrusive tree of scopes, each with an intrusive list of suspended
-// operations. Cancelling walks the subtree, ends every operation (dropping its registrations)
-// and only then resumes the waiters, so no resumed task can change the tree under the walk.
+// CancelScope: an intrusive tree of scopes, each with an intrusive list of the tasks that have
+// suspended under it. A task joins the list at its first operation under the scope and stays
+// until it ends or moves on, so an operation only marks its task as suspended on it (no other
+// task's frame is written). Cancelling walks the subtree, ends every operation a listed task
+// waits on (dropping its registrations) and only then resumes the waiters, so no resumed task
+// can change the tree under the walk.
 #include <utility>
 
 #include "wire/task.hpp"
@@ -17,8 +20,13 @@ CancelScope::CancelScope(EventLoop& loop, CancelScope* parent) noexcept
 }
 
 CancelScope::~CancelScope() {
-  assert(first_op_ == nullptr);
   if (timer_) loop_->cancel(timer_);
+  // Tasks may outlive the scope they once suspended under (a finished child awaiting its
+  // destruction): they leave it here. None may still be suspended under it.
+  while (detail::PromiseBase* t = first_task_) {
+    assert(t->suspended_on == nullptr);
+    detail::leave_scope(*t);
+  }
   // Children outliving their parent is a bug in the caller; detach them anyway.
   for (CancelScope* c = first_child_; c; c = c->next_sibling_) c->parent_ = nullptr;
   if (!parent_) return;
@@ -26,21 +34,26 @@ CancelScope::~CancelScope() {
   if (next_sibling_) next_sibling_->prev_sibling_ = prev_sibling_;
 }
 
-void CancelScope::add(detail::Op& op) noexcept {
-  op.scope_ = this;
-  op.prev_ = nullptr;
-  op.next_ = first_op_;
-  if (first_op_) first_op_->prev_ = &op;
-  first_op_ = &op;
+void CancelScope::join(detail::PromiseBase& task) noexcept {
+  if (task.joined) detail::leave_scope(task);
+  task.joined = this;
+  task.prev_joined = nullptr;
+  task.next_joined = first_task_;
+  if (first_task_) first_task_->prev_joined = &task;
+  first_task_ = &task;
 }
 
-void CancelScope::remove(detail::Op& op) noexcept {
-  CancelScope* s = std::exchange(op.scope_, nullptr);
+namespace detail {
+
+void leave_scope(PromiseBase& p) noexcept {
+  CancelScope* s = std::exchange(p.joined, nullptr);
   if (!s) return;
-  (op.prev_ ? op.prev_->next_ : s->first_op_) = op.next_;
-  if (op.next_) op.next_->prev_ = op.prev_;
-  op.prev_ = op.next_ = nullptr;
+  (p.prev_joined ? p.prev_joined->next_joined : s->first_task_) = p.next_joined;
+  if (p.next_joined) p.next_joined->prev_joined = p.prev_joined;
+  p.prev_joined = p.next_joined = nullptr;
 }
+
+}  // namespace detail
 
 void CancelScope::expires_after(std::chrono::milliseconds timeout) {
   if (timer_) loop_->cancel(timer_);
@@ -55,8 +68,10 @@ void CancelScope::collect(std::error_code why, std::vector<std::coroutine_handle
   reason_ = why;
   if (timer_) loop_->cancel(std::exchange(timer_, 0));
   for (CancelScope* c = first_child_; c; c = c->next_sibling_) c->collect(why, resume);
-  while (detail::Op* op = first_op_) {
-    remove(*op);
+  for (detail::PromiseBase* t = first_task_; t; t = t->next_joined) {
+    detail::Op* op = std::exchange(t->suspended_on, nullptr);
+    if (!op) continue;
+    op->task_ = nullptr;
     if (auto h = op->cancel(why)) resume.push_back(h);
   }
 }

@@ -45,18 +45,35 @@ bool ReadAwaiter::await_ready() {
   return false;
 }
 
+// While a read waits, the connection may recv straight into its buffer (it does when the
+// buffer takes a whole read_size); every way the wait ends takes that aim back.
+void ReadAwaiter::aim(std::span<std::byte> target) noexcept {
+  if (state_->conn) detail::AsyncHost::aim_reads(*state_->conn, target);
+}
+
 bool ReadAwaiter::start(detail::PromiseBase& p, std::coroutine_handle<> h) {
   if (!arm(p, h, timeout_)) return false;
   state_->reader = this;
+  aim(into_.subspan(done_));
   return true;
 }
 
 bool ReadAwaiter::absorb(std::span<const std::byte>& bytes) noexcept {
   const std::size_t n = std::min(bytes.size(), into_.size() - done_);
-  std::memcpy(into_.data() + done_, bytes.data(), n);
+  // A direct read left the bytes in place already.
+  if (bytes.data() != into_.data() + done_) std::memcpy(into_.data() + done_, bytes.data(), n);
   bytes = bytes.subspan(n);
   done_ += n;
-  return done_ >= min_;
+  if (done_ < min_) {
+    aim(into_.subspan(done_));
+    return false;
+  }
+  return true;
+}
+
+std::coroutine_handle<> ReadAwaiter::finished() noexcept {
+  aim({});
+  return disarm();
 }
 
 std::coroutine_handle<> ReadAwaiter::ended() noexcept {
@@ -67,21 +84,20 @@ std::coroutine_handle<> ReadAwaiter::ended() noexcept {
     else if (min_ > 1 || done_ > 0) error_ = make_error_code(errc::connection_closed);
     if (error_) state_->partial = done_;
   }
+  aim({});
   return disarm();
 }
 
 void ReadAwaiter::stop() noexcept {
+  aim({});
   state_->reader = nullptr;
   state_->partial = done_;
 }
 
-Result<std::size_t> ReadAwaiter::await_resume() {
-  if (error_) return fail(error_);
-  return done_;
-}
-
-ReadAwaiter::~ReadAwaiter() {
-  if (armed() && state_->reader == this) state_->reader = nullptr;
+void ReadAwaiter::detach() noexcept {
+  if (state_->reader != this) return;
+  aim({});
+  state_->reader = nullptr;
 }
 
 // ---- writes ----
@@ -145,13 +161,8 @@ void WriteAwaiter::stop() noexcept {
   state_->partial = done_;
 }
 
-Result<std::size_t> WriteAwaiter::await_resume() {
-  if (error_) return fail(error_);
-  return done_;
-}
-
-WriteAwaiter::~WriteAwaiter() {
-  if (armed() && state_->writer == this) state_->writer = nullptr;
+void WriteAwaiter::detach() noexcept {
+  if (state_->writer == this) state_->writer = nullptr;
 }
 
 // ---- the stream ----
@@ -174,6 +185,7 @@ void Stream::close() noexcept {
   if (!state_) return;
   if (Connection* c = state_->conn) {
     c->context = nullptr;
+    detail::AsyncHost::aim_reads(*c, {});  // no read lands in a buffer of ours from now on
     if (state_->broken) c->reset(std::make_error_code(std::errc::operation_canceled));
     else c->close();
   }

@@ -7,7 +7,7 @@
 namespace wire {
 
 bool SleepAwaiter::start(detail::PromiseBase& p, std::coroutine_handle<> h) {
-  if (p.scope && p.scope->cancelled()) {
+  if (!join(p)) {
     result_ = p.scope->reason();
     return false;
   }
@@ -15,13 +15,12 @@ bool SleepAwaiter::start(detail::PromiseBase& p, std::coroutine_handle<> h) {
   waiter_ = h;
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(until_ - EventLoop::Clock::now());
   timer_ = loop_->run_after(std::max(left, std::chrono::milliseconds(0)), [this] { fire(); });
-  if (p.scope) p.scope->add(*this);
   return true;
 }
 
 void SleepAwaiter::fire() {
   timer_ = 0;
-  CancelScope::remove(*this);
+  leave();
   std::exchange(waiter_, {}).resume();
 }
 
@@ -34,7 +33,7 @@ std::coroutine_handle<> SleepAwaiter::cancel(std::error_code why) noexcept {
 SleepAwaiter::~SleepAwaiter() {
   if (!waiter_) return;
   if (timer_) loop_->cancel(timer_);
-  CancelScope::remove(*this);
+  leave();
 }
 
 }  // namespace wire

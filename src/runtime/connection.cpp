@@ -98,6 +98,9 @@ bool Connection::read_once() {
   const auto& o = worker_.options();
   const bool to_pending = state_ == State::open && !pending_.empty();
   std::span<std::byte> into = worker_.read_buffer();
+  // A waiting coroutine's buffer, if it takes a whole read (a smaller one would cost a recv).
+  const bool direct = state_ == State::open && !to_pending && read_target_.size() >= o.read_size;
+  if (direct) into = read_target_.first(o.read_size);
   if (to_pending) {
     const std::size_t room = o.max_input > pending_.size() ? o.max_input - pending_.size() : 0;
     if (room == 0) {
@@ -121,6 +124,7 @@ bool Connection::read_once() {
     return false;
   }
   const auto got = static_cast<std::size_t>(n);
+  if (direct) read_target_ = {};  // once: on_data may aim the next read elsewhere
   if (got < into.size() && !hangup_seen_) readable_ = false;
   touch();
   if (state_ != State::open) return readable_;  // closing: discard
