@@ -32,8 +32,10 @@ class Worker;
 class ConnectionList;
 class AsyncHost;
 class TlsSession;
+class IoHook;
 struct Dial;
 struct UringIo;
+struct SpliceIo;
 }
 
 /// The unconsumed input of a connection, as on_data() sees it. Loop thread only.
@@ -110,6 +112,12 @@ class Connection final : private IoWatcher {
   void pause_reading() noexcept { paused_by_user_ = true; }
   /// Undoes pause_reading(); reading resumes at once if input is waiting.
   void resume_reading();
+  /// Whether the runtime stops reading while this connection's own output queue is above the
+  /// high-water mark (true, the default: a handler that answers what it reads cannot be made to
+  /// queue without bound). A relay, whose output comes from another connection, turns it off
+  /// and pauses that source itself: reading a leg must never wait on writing it, or a peer that
+  /// writes before it reads deadlocks with it. on_drain() is called either way.
+  void set_pause_on_output(bool on);
   /// Counts as activity for ServerOptions::idle_timeout, as its own traffic does: for a
   /// handler whose session moved elsewhere (a relay's other leg, or a leg it paused).
   void keep_alive() noexcept { touch(); }
@@ -143,6 +151,7 @@ class Connection final : private IoWatcher {
   friend class detail::ConnectionList;
   friend class detail::AsyncHost;  // the coroutine bridge finds its worker from a connection
   friend struct detail::UringIo;
+  friend struct detail::SpliceIo;  // a zero-copy relay's splice(2) on the socket
   enum class State : std::uint8_t { open, closing, lingering, closed };
 
   Connection(detail::Worker& worker, int fd, const Endpoint& peer, std::uint64_t id);
@@ -194,6 +203,7 @@ class Connection final : private IoWatcher {
   bool hangup_seen_ = false;        // FIN reported: a short read no longer means drained
   bool paused_by_user_ = false;
   bool paused_by_output_ = false;   // output queue above the high-water mark
+  bool pause_on_output_ = true;     // paused_by_output_ stops reading (set_pause_on_output)
   bool connecting_ = false;         // outbound, not yet established
   bool outbound_ = false;           // opened by connect()
   bool write_shut_ = false;         // shutdown_write(): FIN after the queue empties
@@ -219,6 +229,7 @@ class Connection final : private IoWatcher {
   // awaiting buffer if it holds read_size bytes (no copy through the worker's buffer);
   // cleared by the read that uses it.
   std::span<std::byte> read_target_;
+  detail::IoHook* io_hook_ = nullptr;   // set: while open, readiness goes there, no recv/send
 };
 
 }  // namespace wire

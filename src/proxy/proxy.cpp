@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "proxy/proxy_relays.hpp"
+#include "proxy/splice_relay.hpp"
 
 namespace wire {
 
@@ -47,6 +48,10 @@ Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
       return fail(std::make_error_code(std::errc::operation_not_supported));
     server.engine = IoEngine::epoll;
   }
+  // splice(2) is driven by readiness: a session that can splice runs on epoll (zero-copy beats
+  // io_uring's copies for a relay) unless io_uring was asked for, which then copies.
+  if (detail::can_splice(options) && server.engine == IoEngine::automatic)
+    server.engine = IoEngine::epoll;
   server.tcp.reset();
   server.udp.reset();
   auto binding = std::make_shared<detail::UdpBinding>();

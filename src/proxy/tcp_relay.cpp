@@ -1,13 +1,16 @@
 // The TCP relay behind Proxy: each client connection gets one to the target on the same loop, and
 // two pipes carry the bytes, each holding back what the faults delay and pausing its source while
 // the far side (or the pipe itself) holds more than the high-water mark. On shutdown sessions
-// go on to their end; the runtime resets what is left at the drain deadline.
+// go on to their end; the runtime resets what is left at the drain deadline. With no fault to
+// apply, a session's two directions splice (splice_relay.cpp) and its bytes stay in the kernel.
 #include <algorithm>
 #include <deque>
 #include <unordered_set>
 #include <utility>
 
 #include "proxy/proxy_relays.hpp"
+#include "proxy/splice_relay.hpp"
+#include "runtime/splice_io.hpp"
 #include "wire/byte_buffer.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
@@ -36,6 +39,7 @@ struct Pipe {
   bool paused = false;  // we paused `from`
   std::uint64_t read = 0;     // bytes taken from `from`
   std::uint64_t counted = 0;  // of `to`'s bytes_sent(), what the report already has
+  SplicePipe splice;          // open: this direction splices (then held/pieces stay empty)
 };
 
 struct Session {
@@ -49,12 +53,13 @@ struct Session {
   explicit Session(Dice d) : dice(d) {}
 };
 
-class TcpRelay final : public Handler {
+class TcpRelay final : public Handler, private IoHook {
  public:
   TcpRelay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters, EventLoop& loop)
       : options_(options), faults_(options.faults), counters_(std::move(counters)), loop_(loop) {
     direct_ = faults_.delay.count() == 0 && faults_.jitter.count() == 0 && faults_.rate == 0 &&
               faults_.split == 0 && faults_.reset_after == 0;
+    splice_ = can_splice(options);
   }
   ~TcpRelay() override {
     for (Session* s : sessions_) delete s;  // after the loop ended: no callbacks, no timers
@@ -68,6 +73,10 @@ class TcpRelay final : public Handler {
       return;
     }
     bump(counters_->connections);
+    // Each leg is paused by the pipe that feeds it (update_pause), never by its own output:
+    // reading the target must not wait on writing to it, or a target that writes before it
+    // reads deadlocks with us (both sides' queues full, neither read).
+    c.set_pause_on_output(false);
     auto* s = new Session(Dice(faults_.seed, ++opened_));
     sessions_.insert(s);
     s->client = &c;
@@ -75,6 +84,8 @@ class TcpRelay final : public Handler {
     s->up.session = s->down.session = s;
     s->up.from = s->down.to = &c;
     s->up.to_target = true;
+    const bool spliced = splice_ && open_splices(*s);
+    if (spliced) SpliceIo::attach(c, *this);
     auto target = c.connect(options_.target);
     if (!target) {
       connect_failed(target.error());
@@ -83,6 +94,8 @@ class TcpRelay final : public Handler {
     }
     s->target = *target;
     s->target->context = s;
+    s->target->set_pause_on_output(false);
+    if (spliced) SpliceIo::attach(*s->target, *this);
     s->up.to = s->target;
     s->down.from = s->target;
     if (options_.target_tls) {  // on_connect (target_ready) comes after the handshake
@@ -118,6 +131,15 @@ class TcpRelay final : public Handler {
   void on_close(Connection& c, std::error_code why) override;
 
  private:
+  // A spliced leg is ready: c's socket feeds one direction (read) and takes another (write).
+  void on_io(Connection& c, std::uint32_t events) override {
+    auto* s = static_cast<Session*>(c.context);
+    const bool client = &c == s->client;
+    if (events & (io::write | io::error)) pump(client ? s->down : s->up);
+    if (events & io::read) pump(client ? s->up : s->down);
+  }
+  bool open_splices(Session& s);
+  void splice_pump(Pipe& p);
   void accept(Pipe& p, std::span<const std::byte> data);
   void pump(Pipe& p);
   std::size_t budget(Pipe& p, std::size_t want, Clock::time_point now);
@@ -135,6 +157,7 @@ class TcpRelay final : public Handler {
   std::shared_ptr<ProxyCounters> counters_;
   EventLoop& loop_;
   bool direct_ = false;  // no faults: forward straight from the read buffer
+  bool splice_ = false;  // no faults, nothing that must see the bytes: splice sessions
   bool shutting_down_ = false;
   std::uint64_t opened_ = 0;
   std::unordered_set<Session*> sessions_;
@@ -161,6 +184,7 @@ void TcpRelay::accept(Pipe& p, std::span<const std::byte> data) {
 }
 
 void TcpRelay::pump(Pipe& p) {
+  if (p.splice.is_open()) return splice_pump(p);
   if (!p.to || !p.to->is_open()) return;
   if (p.to_target && !p.session->target_ready) {  // on_connect pumps
     update_pause(p);
@@ -184,6 +208,38 @@ void TcpRelay::pump(Pipe& p) {
   if (p.pieces.empty() && p.eof) pass_eof(p);
   if (p.to) settle(p, *p.to);
   update_pause(p);
+}
+
+// Both directions get a pipe, or neither does (out of descriptors: this session copies).
+bool TcpRelay::open_splices(Session& s) {
+  auto up = SplicePipe::open();
+  auto down = SplicePipe::open();
+  if (!up || !down) return false;
+  s.up.splice = std::move(*up);
+  s.down.splice = std::move(*down);
+  return true;
+}
+
+// A spliced direction: move what the sockets allow, pass the FIN on once the pipe is empty, and
+// turn a failed splice into the same abort (and so the same reset of the other leg) as a failed
+// recv or send would be.
+void TcpRelay::splice_pump(Pipe& p) {
+  if (!p.to || !p.to->is_open()) return;  // on_close deals with what is left
+  Connection* to = p.to_target && !p.session->target_ready ? nullptr : p.to;
+  const auto step = p.splice.move(p.from, to, std::size_t{4} << 20);
+  p.read += step.in;
+  if (step.in || step.out) keep_alive(*p.session);
+  if (to) settle(p, *to);
+  if (step.from_error) return p.from->abort(step.from_error);  // on_close resets the other
+  if (step.to_error) return p.to->abort(step.to_error);
+  if (step.eof) p.eof = true;
+  if (to && p.eof && p.splice.held() == 0) return pass_eof(p);
+  // Fairness: the rest after the other connections had their turn.
+  if (step.more && !p.timer)
+    p.timer = loop_.run_after(std::chrono::milliseconds(0), [this, &p] {
+      p.timer = 0;
+      pump(p);
+    });
 }
 
 // The report counts what the destination's socket took, never what is merely queued for it.

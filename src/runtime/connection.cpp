@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include "runtime/uring_io.hpp"
+#include "runtime/splice_io.hpp"
 #include "runtime/worker.hpp"
 #include "tls/tls_session.hpp"
 
@@ -37,7 +38,8 @@ EventLoop& Connection::loop() const noexcept { return worker_.loop(); }
 bool Connection::reading() const noexcept {
   if (state_ == State::closed || peer_closed_) return false;
   // Once closing, input is read and discarded so a peer blocked in send() can go on to read.
-  return state_ != State::open || (!paused_by_output_ && !paused_by_user_);
+  return state_ != State::open ||
+         (!(paused_by_output_ && pause_on_output_) && !paused_by_user_);
 }
 
 void Connection::touch() noexcept {
@@ -50,6 +52,12 @@ void Connection::touch() noexcept {
 void Connection::on_ready(std::uint32_t events) {
   if (state_ == State::closed) return;
   if (connecting_ && !finish_connect()) return;
+  if (io_hook_ && state_ == State::open) {  // a relay splices this socket itself
+    if (events & io::hangup) hangup_seen_ = true;
+    if (events & io::read) readable_ = true;
+    io_hook_->on_io(*this, events);
+    return;
+  }
   if ((events & io::write) && !output_.empty()) flush();
   if (state_ == State::closed) return;
   if (events & io::hangup) hangup_seen_ = true;
@@ -92,6 +100,7 @@ void Connection::read_ready() {
     uring_read_ready();
     return;
   }
+  if (io_hook_ && state_ == State::open) return;  // the hook reads it
   if (tls_ && tls_->input_buffered()) tls_input();  // what the session holds goes first
   for (int i = 0; i < reads_per_turn; ++i) {
     if (!readable_ || !reading()) return;
@@ -189,7 +198,7 @@ bool Connection::send_raw(std::span<const std::byte> data) {
     output_.append(data);
     if (queued() > o.high_water && !paused_by_output_) {
       paused_by_output_ = true;
-      uring_stop_receiving();
+      if (pause_on_output_) uring_stop_receiving();  // a relay leg goes on reading
     }
     worker_.flush_later(this);
     return true;
@@ -264,6 +273,12 @@ void Connection::resume_reading() {
   assert(loop().in_loop_thread());
   paused_by_user_ = false;
   if (input_waiting() && reading()) worker_.retry_read(this);
+}
+
+void Connection::set_pause_on_output(bool on) {
+  assert(loop().in_loop_thread());
+  pause_on_output_ = on;
+  if (readable_ && reading()) worker_.retry_read(this);
 }
 
 void Connection::close() noexcept {
