@@ -162,6 +162,28 @@ TEST(Resolve, NumericHostGivesOneCandidate) {
   EXPECT_EQ(bare->front().to_string(), "127.0.0.1:7");
 }
 
+// A listener on ":port" or "localhost:port" must be reachable by a client whose "localhost" is
+// ::1, whatever this machine's /etc/hosts says.
+TEST(ResolveListen, LoopbackNamesGiveBothFamilies) {
+  for (const char* text : {":8888", "localhost:8888", "LocalHost:8888", "[localhost]:8888"}) {
+    auto all = resolve_listen(text);
+    ASSERT_TRUE(all) << text;
+    ASSERT_EQ(all->size(), 2u) << text;
+    EXPECT_EQ((*all)[0].to_string(), "127.0.0.1:8888") << text;
+    EXPECT_EQ((*all)[1].to_string(), "[::1]:8888") << text;
+  }
+  auto one = resolve_listen("127.0.0.1:9");
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->size(), 1u);
+  auto any6 = resolve_listen("[::]:9");
+  ASSERT_TRUE(any6);
+  EXPECT_EQ(any6->front().to_string(), "[::]:9");
+  EXPECT_EQ(resolve_listen("nope").error(), errc::bad_address);
+  auto local = resolve_listen("unix:@x");
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->front().to_string(), "unix:@x");
+}
+
 // What getaddrinfo itself says for `host`, duplicates dropped, in its order.
 std::vector<std::string> system_order(const char* host, const char* port) {
   addrinfo hints{};

@@ -93,6 +93,12 @@ class Endpoint {
 /// does not resolve returns an error in resolve_category(); malformed text one in wire_category().
 Result<std::vector<Endpoint>> resolve(std::string_view text);
 
+/// Resolves address text for a listener: as resolve(), except that ":port" and "localhost:port"
+/// give both loopback addresses, 127.0.0.1 then ::1 (whatever /etc/hosts says), so a client of
+/// "localhost" reaches the listener in either family. Every other name gives every address it
+/// resolves to; a numeric address gives itself.
+Result<std::vector<Endpoint>> resolve_listen(std::string_view text);
+
 /// The two parts of address text, as split_host_port() finds them.
 struct HostPort {
   std::string_view host;  ///< without brackets; empty for ":port"

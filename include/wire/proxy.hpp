@@ -63,7 +63,9 @@ struct ProxyFaults {
 /// What a Proxy listens on, where it relays to, and what it does on the way.
 /// Thread-safety: a plain value; copies are independent.
 struct ProxyOptions {
-  Endpoint listen{};   ///< where clients connect (port 0: the kernel picks)
+  /// Where clients connect (port 0: the kernel picks); for TCP, a Unix address
+  /// ("unix:/path", "unix:@name") too, with the target in either family.
+  Endpoint listen{};
   Endpoint target{};   ///< where their traffic goes
   bool udp = false;    ///< relay UDP datagrams instead of TCP connections
   ProxyFaults faults{};  ///< all off by default

@@ -60,6 +60,11 @@ struct ServerOptions {
   /// Permissions of the Unix socket files (e.g. 0660); by default the umask decides.
   std::optional<unsigned> unix_mode{};
   std::optional<Endpoint> udp{};  ///< receive UDP here
+  /// More UDP addresses to receive on beside `udp`, served alike (a socket per loop each).
+  std::vector<Endpoint> udp_listen{};
+  /// IPv6 wildcard sockets ("[::]:port") take IPv4 too (IPV6_V6ONLY off). Off by default: an
+  /// IPv6 socket is v6-only, so "[::]:port" and "0.0.0.0:port" can be bound side by side.
+  bool dual_stack = false;
   unsigned threads = 0;         ///< event loops; 0 means one per core
   /// Open TCP connections across all loops; past it, new ones wait in the kernel's backlog.
   std::size_t max_connections = 10'000;
@@ -127,6 +132,8 @@ class Server {
   const std::vector<Endpoint>& stream_endpoints() const noexcept { return stream_endpoints_; }
   /// As tcp_endpoint(), for UDP. Thread-safe.
   std::optional<Endpoint> udp_endpoint() const { return udp_endpoint_; }
+  /// Every UDP address, bound: `udp` first, then `udp_listen` in order. Thread-safe.
+  const std::vector<Endpoint>& udp_endpoints() const noexcept { return udp_endpoints_; }
   /// How many loops (and threads) the server runs. Thread-safe.
   unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
   /// Loop `i`, e.g. to post() work to it. Precondition, checked in every build: i < threads();
@@ -166,6 +173,7 @@ class Server {
   std::vector<Endpoint> stream_endpoints_;
   std::vector<UnixListener> unix_listeners_;  // shared by the loops; own their socket files
   std::optional<Endpoint> udp_endpoint_;
+  std::vector<Endpoint> udp_endpoints_;
   std::atomic<bool> shutdown_requested_{false};
   std::atomic<bool> started_{false};
   std::atomic<unsigned> running_{0};

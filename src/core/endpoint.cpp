@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -144,6 +145,20 @@ Result<std::vector<Endpoint>> resolve(std::string_view text) {
   if (auto numeric = lookup(std::string(hp->host), hp->port, AI_NUMERICHOST)) return numeric;
   if (text.front() == '[') return fail(errc::bad_host);
   return lookup(std::string(hp->host), hp->port, 0);
+}
+
+Result<std::vector<Endpoint>> resolve_listen(std::string_view text) {
+  if (text.starts_with(unix_prefix)) return resolve(text);
+  auto hp = split_host_port(text);
+  if (!hp) return fail(hp.error());
+  std::string host(hp->host);
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  // RFC 6761: localhost is loopback; a client may resolve it to either family.
+  if (host.empty() || host == "localhost" || host == "localhost.")
+    return std::vector<Endpoint>{Endpoint::loopback(Family::v4, hp->port),
+                                 Endpoint::loopback(Family::v6, hp->port)};
+  return resolve(text);
 }
 
 Result<Endpoint> Endpoint::from_sockaddr(const sockaddr* address, socklen_t length) {

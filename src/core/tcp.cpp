@@ -1,3 +1,4 @@
+// TcpStream (connecting, TCP options) and TcpListener; the byte-stream calls are StreamSocket's.
 #include "wire/tcp.hpp"
 
 #include <fcntl.h>
@@ -81,87 +82,6 @@ Result<TcpStream> TcpStream::connect(std::string_view address, const ConnectOpti
   auto candidates = resolve(address);
   if (!candidates) return fail(candidates.error());
   return connect(std::span<const Endpoint>(*candidates), options);
-}
-
-Result<std::size_t> TcpStream::send(std::span<const std::byte> data) {
-  ssize_t n;
-  do {
-    n = ::send(native_handle(), data.data(), data.size(), MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    const std::error_code ec = last_system_error();
-    remember_reset(ec);
-    return fail(ec);
-  }
-  return static_cast<std::size_t>(n);
-}
-
-Result<void> TcpStream::send_all(std::span<const std::byte> data) {
-  std::size_t transferred = 0;
-  return send_all(data, transferred);
-}
-
-Result<void> TcpStream::send_all(std::span<const std::byte> data, std::size_t& transferred) {
-  transferred = 0;
-  while (transferred < data.size()) {
-    auto n = send(data.subspan(transferred));
-    if (!n) return fail(n.error());
-    transferred += *n;
-  }
-  return {};
-}
-
-Result<std::size_t> TcpStream::receive(std::span<std::byte> buffer) {
-  ssize_t n;
-  do {
-    n = ::recv(native_handle(), buffer.data(), buffer.size(), 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return fail(last_system_error());
-  // After a reset whose error a send or shutdown_write already took, the kernel ends the queued
-  // bytes with 0 as if the peer had closed cleanly: report the reset instead.
-  if (n == 0 && !buffer.empty()) {
-    if (int reset = reset_.load(std::memory_order_relaxed); reset != 0)
-      return fail(system_error(reset));
-  }
-  return static_cast<std::size_t>(n);
-}
-
-Result<void> TcpStream::receive_exact(std::span<std::byte> buffer) {
-  std::size_t transferred = 0;
-  return receive_exact(buffer, transferred);
-}
-
-Result<void> TcpStream::receive_exact(std::span<std::byte> buffer, std::size_t& transferred) {
-  transferred = 0;
-  while (transferred < buffer.size()) {
-    auto n = receive(buffer.subspan(transferred));
-    if (!n) return fail(n.error());
-    if (*n == 0) return fail(errc::connection_closed);
-    transferred += *n;
-  }
-  return {};
-}
-
-Result<void> TcpStream::shutdown_write() {
-  if (::shutdown(native_handle(), SHUT_WR) == 0) return {};
-  const std::error_code ec = last_system_error();
-  // After a reset the kernel says only ENOTCONN; the reset itself waits in SO_ERROR (reading it
-  // clears it, so it is kept for receive() to report after the queued bytes).
-  if (ec == std::errc::not_connected) {
-    if (auto pending = pending_error(); pending && *pending) {
-      remember_reset(*pending);
-      return fail(*pending);
-    }
-  }
-  return fail(ec);
-}
-
-void TcpStream::remember_reset(std::error_code ec) noexcept {
-  // Only the errors the kernel reports once (SO_ERROR); EPIPE may be our own shutdown.
-  if (ec == std::errc::connection_reset || ec == std::errc::timed_out) {
-    int expected = 0;
-    reset_.compare_exchange_strong(expected, ec.value(), std::memory_order_relaxed);
-  }
 }
 
 Result<void> TcpStream::set_no_delay(bool on) { return set_option(IPPROTO_TCP, TCP_NODELAY, on); }

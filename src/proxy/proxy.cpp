@@ -48,14 +48,18 @@ Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
   if (options.udp) {
     factory = detail::udp_relay(options, proxy->counters_, binding);
   } else {
-    server.tcp = options.listen;
+    // A Unix listening address goes first among the runtime's further stream listeners.
+    if (options.listen.family() == Family::local)
+      server.stream_listen.insert(server.stream_listen.begin(), options.listen);
+    else
+      server.tcp = options.listen;
     factory = detail::tcp_relay(options, proxy->counters_);
   }
   auto created = Server::create(server, std::move(factory));
   if (!created) return fail(created.error());
   if (binding->error) return fail(binding->error);
   proxy->server_ = std::move(*created);
-  proxy->endpoint_ = options.udp ? binding->bound : *proxy->server_->tcp_endpoint();
+  proxy->endpoint_ = options.udp ? binding->bound : proxy->server_->stream_endpoints().front();
   return proxy;
 }
 

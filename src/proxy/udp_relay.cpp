@@ -255,13 +255,13 @@ void UdpRelay::drop_flow(const std::string& key) {
 // The first binds before it sets SO_REUSEPORT, so an address another process holds (its own
 // reuseport group included) fails with EADDRINUSE instead of splitting the traffic with it;
 // the other loops set it before binding and join the first's group only.
-UdpSocket open_listener(UdpBinding& binding, const Endpoint& wanted) {
+UdpSocket open_listener(UdpBinding& binding, const Endpoint& wanted, bool dual_stack) {
   const bool first = !binding.bound.port();
   const Endpoint at = first ? wanted : binding.bound;
   auto s = Socket::open(at.family(), SOCK_DGRAM, /*non_blocking=*/true);
   Result<void> ok = s ? Result<void>{} : fail(s.error());
-  // IPv6 listeners are v6-only (SECURITY.md): [::] must not take IPv4 traffic too.
-  if (ok && at.family() == Family::v6) ok = s->set_v6_only(true);
+  // IPv6 listeners are v6-only (SECURITY.md): [::] takes IPv4 traffic only if asked (dual_stack).
+  if (ok && at.family() == Family::v6) ok = s->set_v6_only(!(dual_stack && at.is_any()));
   if (ok && !first) ok = s->set_reuse_port(true);
   if (ok) ok = s->bind(at);
   if (ok && first) ok = s->set_reuse_port(true);
@@ -283,7 +283,8 @@ HandlerFactory udp_relay(const ProxyOptions& options, std::shared_ptr<ProxyCount
                          std::shared_ptr<UdpBinding> binding) {
   return [options, counters, binding](EventLoop& loop) -> std::unique_ptr<Handler> {
     return std::make_unique<UdpRelay>(options, counters, loop,
-                                      open_listener(*binding, options.listen));
+                                      open_listener(*binding, options.listen,
+                                                    options.server.dual_stack));
   };
 }
 

@@ -9,7 +9,7 @@
 #include <cassert>
 #include <cerrno>
 
-#include "async/resolve_job.hpp"
+#include "loop/resolve_job.hpp"
 #include "runtime/worker.hpp"
 
 namespace wire {

@@ -30,13 +30,13 @@ Result<Socket> duplicate(const Socket& s) {
 // anything holds the address, another process's reuseport group included. SO_REUSEPORT is set
 // only after the bind, so the server's other loops (which set it before binding) join this
 // socket's group and no one else's. Checked on Linux 6.18 for TCP and UDP.
-Result<Socket> open_bound(const Endpoint& at, int type, bool first) {
+Result<Socket> open_bound(const Endpoint& at, int type, bool first, bool dual_stack) {
   auto s = Socket::open(at.family(), type, /*non_blocking=*/true);
   if (!s) return fail(s.error());
   if (type == SOCK_STREAM)
     if (auto r = s->set_reuse_address(true); !r) return fail(r.error());
   if (at.family() == Family::v6)
-    if (auto r = s->set_v6_only(true); !r) return fail(r.error());
+    if (auto r = s->set_v6_only(!(dual_stack && at.is_any())); !r) return fail(r.error());
   if (!first)
     if (auto r = s->set_reuse_port(true); !r) return fail(r.error());
   if (auto r = s->bind(at); !r) return fail(r.error());
@@ -45,15 +45,15 @@ Result<Socket> open_bound(const Endpoint& at, int type, bool first) {
   return std::move(*s);
 }
 
-Result<TcpListener> open_listener(const Endpoint& at, int backlog, bool first) {
-  auto s = open_bound(at, SOCK_STREAM, first);
+Result<TcpListener> open_listener(const Endpoint& at, int backlog, bool first, bool dual_stack) {
+  auto s = open_bound(at, SOCK_STREAM, first, dual_stack);
   if (!s) return fail(s.error());
   if (::listen(s->native_handle(), backlog) < 0) return fail(last_system_error());
   return TcpListener(std::move(*s));
 }
 
-Result<UdpSocket> open_udp(const Endpoint& at, bool first) {
-  auto s = open_bound(at, SOCK_DGRAM, first);
+Result<UdpSocket> open_udp(const Endpoint& at, bool first, bool dual_stack) {
+  auto s = open_bound(at, SOCK_DGRAM, first, dual_stack);
   if (!s) return fail(s.error());
   return UdpSocket(std::move(*s));
 }
@@ -105,7 +105,8 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
     auto worker = std::make_unique<detail::Worker>(*shared_, std::move(*loop));
     if (options.tcp) {
       // The first socket learns the real port (given 0); the others share it.
-      auto l = open_listener(tcp_endpoint_.value_or(*options.tcp), options.backlog, i == 0);
+      auto l = open_listener(tcp_endpoint_.value_or(*options.tcp), options.backlog, i == 0,
+                             options.dual_stack);
       if (!l) return fail(l.error());
       if (!tcp_endpoint_) {
         auto bound = l->local_endpoint();
@@ -121,7 +122,8 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
         s = duplicate(unix_listeners_[next_unix++]);
       } else {
         const bool first = next_tcp == tcp_bound.size();
-        auto l = open_listener(first ? at : tcp_bound[next_tcp], options.backlog, i == 0);
+        auto l = open_listener(first ? at : tcp_bound[next_tcp], options.backlog, i == 0,
+                               options.dual_stack);
         if (!l) return fail(l.error());
         if (first) {
           auto bound = l->local_endpoint();
@@ -134,16 +136,22 @@ Result<void> Server::open_workers(const ServerOptions& options, HandlerFactory& 
       if (!s) return fail(s.error());
       if (auto r = worker->add_listener(std::move(*s)); !r) return fail(r.error());
     }
-    if (options.udp) {
-      auto u = open_udp(udp_endpoint_.value_or(*options.udp), i == 0);
+    // `udp` then `udp_listen`: the first loop learns each real port, the others share it.
+    std::vector<Endpoint> udp_wanted;
+    if (options.udp) udp_wanted.push_back(*options.udp);
+    udp_wanted.insert(udp_wanted.end(), options.udp_listen.begin(), options.udp_listen.end());
+    for (std::size_t k = 0; k < udp_wanted.size(); ++k) {
+      const bool first = k == udp_endpoints_.size();
+      auto u = open_udp(first ? udp_wanted[k] : udp_endpoints_[k], i == 0, options.dual_stack);
       if (!u) return fail(u.error());
-      if (!udp_endpoint_) {
+      if (first) {
         auto bound = u->local_endpoint();
         if (!bound) return fail(bound.error());
-        udp_endpoint_ = *bound;
+        udp_endpoints_.push_back(*bound);
       }
-      if (auto r = worker->set_udp(std::move(*u)); !r) return fail(r.error());
+      if (auto r = worker->add_udp(std::move(*u)); !r) return fail(r.error());
     }
+    if (options.udp && !udp_endpoints_.empty()) udp_endpoint_ = udp_endpoints_.front();
     worker->set_handler(factory(worker->loop()));
     workers_.push_back(std::move(worker));
   }

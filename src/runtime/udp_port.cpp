@@ -58,7 +58,7 @@ void UdpPort::on_ready(std::uint32_t) {
 
 void UdpPort::queue(std::span<const std::byte> data, const Endpoint& to) {
   if (!socket_.is_open()) return;
-  if (guard_.refuses(to)) {
+  if (worker_.refuses_reply(to)) {
     worker_.counters().refused.add(1);
     return;
   }

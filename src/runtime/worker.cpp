@@ -75,9 +75,9 @@ Result<void> Worker::add_listener(Socket listening) {
   return {};
 }
 
-Result<void> Worker::set_udp(UdpSocket socket) {
-  udp_ = std::make_unique<UdpPort>(*this, std::move(socket));
-  return loop_->watch(udp_->fd(), io::read, *udp_);
+Result<void> Worker::add_udp(UdpSocket socket) {
+  udp_.push_back(std::make_unique<UdpPort>(*this, std::move(socket)));
+  return loop_->watch(udp_.back()->fd(), io::read, *udp_.back());
 }
 
 void Worker::accept_ready(int listening) {
@@ -182,7 +182,7 @@ bool Worker::batch_end() {
     if (c->state_ != Connection::State::closed) c->read_ready();
   }
   retrying_.clear();
-  if (udp_) udp_->flush();
+  for (auto& u : udp_) u->flush();
   // on_close may close others (they join dead_): index, don't iterate.
   for (std::size_t i = 0; i < dead_.size(); ++i) handler_->on_close(*dead_[i], dead_[i]->reason_);
   for (Connection* c : dead_) {
@@ -228,9 +228,9 @@ void Worker::begin_shutdown() {
   if (accept_timer_) loop_->cancel(std::exchange(accept_timer_, 0));
   accepting_ = false;
   for (auto& a : acceptors_) a->listening.close();  // closing drops the registration
-  if (udp_) {
-    udp_->flush();
-    udp_->close();
+  for (auto& u : udp_) {
+    u->flush();
+    u->close();
   }
   std::vector<Connection*> open;
   for (Connection* c = active_.front(); c; c = c->next_) open.push_back(c);

@@ -92,6 +92,8 @@ class UdpPort final : public IoWatcher {
   void queue(std::span<const std::byte> data, const Endpoint& to);
   void flush() noexcept;
   int fd() const noexcept { return socket_.native_handle(); }
+  /// True if this port's own address is `to` (or `to` is never to be answered at all).
+  bool refuses(const Endpoint& to) const noexcept { return guard_.refuses(to); }
   void close() noexcept;
 
  private:
@@ -124,7 +126,14 @@ class Worker {
   ~Worker();
   /// Adds a listening socket (TCP or Unix stream); a worker may accept on several.
   Result<void> add_listener(Socket listening);
-  Result<void> set_udp(UdpSocket socket);
+  Result<void> add_udp(UdpSocket socket);
+  /// True if a UDP reply to `to` must not be sent: it is any of this server's UDP addresses
+  /// (two ports answering each other's spoofed datagrams would loop), or refused by ReplyGuard.
+  bool refuses_reply(const Endpoint& to) const noexcept {
+    for (const auto& u : udp_)
+      if (u->refuses(to)) return true;
+    return false;
+  }
   void set_handler(std::unique_ptr<Handler> handler) {
     handler_ = std::move(handler);
     if (handler_) handler_->worker_ = this;
@@ -178,7 +187,7 @@ class Worker {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;  // one per listening socket
   bool accepting_ = false;
   EventLoop::TimerId accept_timer_ = 0;
-  std::unique_ptr<UdpPort> udp_;
+  std::vector<std::unique_ptr<UdpPort>> udp_;  // one per UDP address
   ConnectionList active_;     // open or closing, least recently active first
   ConnectionList lingering_;  // after our FIN, oldest first
   std::vector<Connection*> retry_;  // read again before the next wait (fairness cap hit)

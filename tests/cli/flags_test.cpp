@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -83,6 +85,33 @@ TEST(CliFlags, EveryNumericFlagRejectsNanNegativeHugeAndText) {
     }
   }
   EXPECT_GT(checked, 200);
+}
+
+// Every default limit shows in --help (and so in wire(1), which help2man makes from --help):
+// each numeric flag's value column ends in "=DEFAULT", e.g. "--max-connections ...=10000".
+TEST(CliFlags, EveryNumericFlagShowsItsDefault) {
+  static const std::regex option(R"(^\s+(?:-\w,)?(--[a-z-]+) (?:INT|UINT|FLOAT)(?:\S| (?! ))*=(\S+))");
+  int shown = 0;
+  for (const auto& s : subcommands) {
+    std::vector<std::string> argv{wire_cmd};
+    argv.insert(argv.end(), s.words.begin(), s.words.end());
+    argv.push_back("--help");
+    auto help = run(argv);
+    std::set<std::string> with_default;
+    std::istringstream lines(help.out);
+    for (std::string line; std::getline(lines, line);) {
+      std::smatch m;
+      if (std::regex_search(line, m, option)) with_default.insert(m[1]);
+    }
+    for (const auto& flag : numeric_flags(s)) {
+      EXPECT_TRUE(with_default.contains(flag)) << s.words.back() << " " << flag << ":\n" << help.out;
+      ++shown;
+    }
+  }
+  EXPECT_GT(shown, 25);
+  auto serve = run({wire_cmd, "serve", "--help"});
+  for (const char* limit : {"=10000", "=256", "=300", "=8388608", "=5"})
+    EXPECT_NE(serve.out.find(limit), std::string::npos) << limit;
 }
 
 TEST(CliFlags, InRangeValuesAreAccepted) {

@@ -145,6 +145,38 @@ TEST(CliNc, ConnectTimeoutAgainstAFullBacklog) {
   }
 }
 
+// -w is an idle timeout too (OpenBSD nc's readwrite() polls with it): connected to a server
+// that says nothing, with stdin still open, both quit after about 1 s with exit 0. Before, wire
+// nc took -w for connecting only and waited for ever.
+TEST(CliNc, DashWEndsAnIdleConnection) {
+  auto server = python_server("127.0.0.1", "    c.recv(100); import time; time.sleep(20)");
+  const std::string port = port_of(server);
+  for (bool wire : {false, true}) {
+    auto client = Process::start(nc(wire, {"-w", "1", "127.0.0.1", port}));
+    ASSERT_TRUE(client.write("hello\n"));  // stdin stays open: only the idle timeout ends it
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(client.wait(10s), 0) << wire << client.read_all(Stream::err, 1s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 8s) << wire;
+  }
+}
+
+// Traffic restarts the idle clock: a server that sends a line every 0.2 s for 3 s is read to its
+// end by a client with -w 2 (which then quits, stdin still open, 2 s after the last byte).
+TEST(CliNc, DashWIsIdleTimeNotTotalTime) {
+  auto server = python_server("127.0.0.1",
+                              "    import time\n"
+                              "    for i in range(15):\n"
+                              "      c.sendall(b'tick %d\\n' % i); time.sleep(0.2)");
+  const std::string port = port_of(server);
+  std::string expected;
+  for (int i = 0; i < 15; ++i) expected += "tick " + std::to_string(i) + "\n";
+  for (bool wire : {false, true}) {
+    auto client = Process::start(nc(wire, {"-w", "2", "127.0.0.1", port}));
+    EXPECT_EQ(client.wait(20s), 0) << wire;
+    EXPECT_EQ(client.read_all(Stream::out), expected) << wire;
+  }
+}
+
 // The listener: the same Python client against each; what it sent reaches stdout, what the
 // listener's stdin holds reaches the client.
 TEST(CliNc, ListenRelaysOneClient) {

@@ -146,12 +146,6 @@ long cpu_ticks(pid_t pid) {
 }
 
 TEST(Serve, EmfileNeitherSpinsNorStopsAndRecovers) {
-#if defined(__SANITIZE_ADDRESS__)
-  // KNOWN BUG, the same as Faults.DescriptorExhaustion's (issue 10 note, 2026-11-28): under
-  // ASan+UBSan a server at its descriptor limit sometimes dispatches an event to a freed
-  // watcher and exits 1. The release run still checks this behaviour.
-  GTEST_SKIP() << "known ASan failure: a freed watcher reached by EMFILE handling";
-#endif
   test::raise_fd_limit(4096);
   auto server = Process::start({"prlimit", "--nofile=40:40", WIRE_BINARY, "serve", "echo",
                                 "--tcp", "127.0.0.1:0", "--threads", "1", "--quiet"});

@@ -60,31 +60,7 @@ Reader join(const Endpoint& at) {
   return r;
 }
 
-std::size_t peak_rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  std::size_t value = 0;
-  while (in >> key) {
-    if (key == "VmHWM:") {
-      in >> value;
-      return value;
-    }
-    in.ignore(1 << 10, '\n');
-  }
-  return 0;
-}
 
-// CPU seconds (user + system) process `pid` has used, from /proc/PID/stat.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::string skip;
-  for (int i = 3; i < 14; ++i) fields >> skip;
-  double user = 0, sys = 0;
-  fields >> user >> sys;
-  return (user + sys) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
 
 // Three fast readers and one sender of empty lines: before, the readers were dropped with
 // "No buffer space available" and the sender stayed. Now the sender is paused until they

@@ -114,14 +114,6 @@ TEST(Faults, SlowlorisReapedByIdleTimeout) {
 }
 
 TEST(Faults, DescriptorExhaustion) {
-#if defined(__SANITIZE_ADDRESS__)
-  // KNOWN BUG (issue 10 note, 2026-11-28): under ASan+UBSan and a loaded machine the server at
-  // 64 descriptors sometimes dispatches an event to a freed watcher (UBSan: invalid vptr at
-  // event_loop.cpp's dispatch). Reproduced 4 times in 30 runs with six runs at once; not yet
-  // found. Skipped here so the rest of the ASan suite can gate; the release run still checks
-  // the behaviour, and the next session owns the fix.
-  GTEST_SKIP() << "known ASan failure under load: a freed watcher reached by EMFILE handling";
-#endif
   // The server gets 64 descriptors; 150 clients exceed them. Accepting pauses on EMFILE and the
   // rest wait in the backlog; as earlier clients finish, every later one is served.
   auto echo = start_listening({"sh", "-c", std::string("ulimit -n 64 && exec ") + WIRE_BINARY +

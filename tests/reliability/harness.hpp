@@ -7,17 +7,20 @@
 // synchronised (one object, one thread at a time).
 #include <openssl/evp.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/process.hpp"
@@ -80,19 +83,37 @@ inline std::size_t fd_count(pid_t pid) {
   return n;
 }
 
-/// Resident memory of process `pid` in KiB (VmRSS of /proc/PID/status).
-inline std::size_t rss_kib(pid_t pid) {
+/// A "Key:" line of /proc/PID/status in KiB (VmRSS, VmHWM, ...); 0 if absent.
+inline std::size_t status_kib(pid_t pid, std::string_view field) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string key;
   std::size_t value = 0;
   while (status >> key) {
-    if (key == "VmRSS:") {
+    if (key.size() == field.size() + 1 && key.starts_with(field) && key.back() == ':') {
       status >> value;
       return value;
     }
     status.ignore(4096, '\n');
   }
   return 0;
+}
+
+/// Resident memory of process `pid` in KiB (VmRSS).
+inline std::size_t rss_kib(pid_t pid) { return status_kib(pid, "VmRSS"); }
+
+/// The most resident memory process `pid` has had, in KiB (VmHWM).
+inline std::size_t peak_rss_kib(pid_t pid) { return status_kib(pid, "VmHWM"); }
+
+/// CPU seconds (user + system) process `pid` has used, from /proc/PID/stat.
+inline double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string skip;
+  for (int i = 3; i < 14; ++i) fields >> skip;
+  double user = 0, sys = 0;
+  fields >> user >> sys;
+  return (user + sys) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 /// Polls (no sleeping on a guess: each check is immediate, re-done every 10 ms) until `pid` has

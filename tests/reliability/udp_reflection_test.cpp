@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "reliability/harness.hpp"
 #include "support/loopback.hpp"
 #include "support/process.hpp"
 #include "wire/server.hpp"
@@ -173,17 +174,6 @@ TEST(UdpReflection, TwoEchoServersOnServicePortsDoNotPingPong) {
   EXPECT_EQ(sa.datagrams_received, 0u) << "the servers ping-ponged";
 }
 
-// CPU seconds (user + system) a process has used, from /proc.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::string skip;
-  for (int i = 3; i < 14; ++i) fields >> skip;
-  double user = 0, sys = 0;
-  fields >> user >> sys;
-  return (user + sys) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
 
 TEST(UdpReflection, ServeEchoAndShoutStayIdleAfterAForgedSelfAddressedDatagram) {
   if (!root()) GTEST_SKIP() << "a forged source needs a raw socket (root)";
@@ -195,7 +185,7 @@ TEST(UdpReflection, ServeEchoAndShoutStayIdleAfterAForgedSelfAddressedDatagram) 
     ASSERT_NE(at.port(), 0) << *line;
     ASSERT_TRUE(send_spoofed(at, at, "loop?\n"));
     std::this_thread::sleep_for(1s);
-    const double cpu = cpu_seconds(p.pid());
+    const double cpu = reliability::cpu_seconds(p.pid());
     p.signal(SIGTERM);
     ASSERT_EQ(p.wait(10s), 0);
     const std::string err = p.read_all(test::Stream::err, 5s);

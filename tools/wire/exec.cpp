@@ -101,8 +101,8 @@ int exit_code(int status) {
 
 class ExecServer {
  public:
-  ExecServer(Socket& listener, const ExecOptions& o, int signals)
-      : listener_(listener), o_(o), signals_(signals) {}
+  ExecServer(std::span<Socket> listeners, const ExecOptions& o, int signals)
+      : listeners_(listeners), o_(o), signals_(signals) {}
 
   int run() {
     for (;;) {
@@ -116,18 +116,22 @@ class ExecServer {
       const bool paused = clock::now() < accept_paused_until_;
       if (accepting && paused)
         timeout = std::min(timeout, std::chrono::ceil<milliseconds>(accept_paused_until_ - now));
-      pollfd fds[2] = {{signals_, POLLIN, 0},
-                       {accepting && !paused ? listener_.native_handle() : -1, POLLIN, 0}};
+      std::vector<pollfd> fds{{signals_, POLLIN, 0}};
+      for (const Socket& l : listeners_)
+        fds.push_back({accepting && !paused ? l.native_handle() : -1, POLLIN, 0});
       const int wait_ms = timeout == milliseconds::max()
                               ? -1
                               : static_cast<int>(std::clamp<long long>(timeout.count(), 0, 1 << 30));
-      if (::poll(fds, 2, wait_ms) < 0 && errno != EINTR) {
+      if (::poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) {
         status_ = report("poll", std::error_code(errno, std::system_category()));
         stop();
         continue;
       }
       if (fds[0].revents & POLLIN) read_signals();
-      if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) accept_one();
+      for (std::size_t i = 1; i < fds.size(); ++i)
+        if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) &&
+            listeners_[i - 1].is_open())
+          accept_one(listeners_[i - 1]);
     }
   }
 
@@ -146,7 +150,7 @@ class ExecServer {
   // Stop accepting (new clients are refused, not left queued) and SIGTERM every child.
   void stop() {
     stopping_ = true;
-    listener_.close();
+    close_listeners();
     const auto now = clock::now();
     for (auto& c : children_)
       if (!c.term_sent) signal_child(c, SIGTERM, now);
@@ -208,10 +212,14 @@ class ExecServer {
     return next;
   }
 
-  void accept_one() {
+  void close_listeners() {
+    for (Socket& l : listeners_) l.close();
+  }
+
+  void accept_one(Socket& listener) {
     sockaddr_storage address{};
     socklen_t length = sizeof address;
-    const int fd = ::accept4(listener_.native_handle(), reinterpret_cast<sockaddr*>(&address),
+    const int fd = ::accept4(listener.native_handle(), reinterpret_cast<sockaddr*>(&address),
                              &length, SOCK_CLOEXEC);
     if (fd < 0) {
       const int e = errno;
@@ -239,13 +247,13 @@ class ExecServer {
     }
     if (o_.verbose) log("connection from {}: pid {}", peer, *pid);
     started_ = true;
-    if (!o_.keep_open) listener_.close();  // later clients are refused, not left queued
+    if (!o_.keep_open) close_listeners();  // later clients are refused, not left queued
     children_.push_back(Child{.pid = *pid, .connection = std::move(connection),
                               .peer = std::move(peer), .started = clock::now(), .term_sent = {},
                               .kill_sent = false});
   }
 
-  Socket& listener_;
+  std::span<Socket> listeners_;
   const ExecOptions& o_;
   int signals_;
   std::vector<Child> children_;
@@ -299,7 +307,7 @@ std::optional<int> exec_usage_error(const std::string& exec, const std::string& 
   return std::nullopt;
 }
 
-int exec_listen(Socket& listener, const ExecOptions& o) {
+int exec_listen(std::span<Socket> listeners, const ExecOptions& o) {
   if (o.argv.empty()) return report("--exec: no command to run", exit_usage);
   sigset_t signals;
   sigemptyset(&signals);
@@ -309,11 +317,15 @@ int exec_listen(Socket& listener, const ExecOptions& o) {
   const int fd = ::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
   if (fd < 0) return report("signalfd", std::error_code(errno, std::system_category()));
   Socket signal_fd(fd);  // closed on return
-  if (auto r = listener.set_non_blocking(true); !r) return report("listener", r.error());
+  for (Socket& listener : listeners)
+    if (auto r = listener.set_non_blocking(true); !r) return report("listener", r.error());
   // Said once the stop signals are blocked: a SIGTERM sent on reading it stops, not kills.
   if (o.verbose)
-    if (auto self = listener.local_endpoint()) log("listening on {}", self->to_string());
-  return ExecServer(listener, o, fd).run();
+    for (Socket& listener : listeners)
+      if (auto self = listener.local_endpoint())
+        log("listening on {}{}", self->family() == Family::local ? "unix " : "",
+            self->family() == Family::local ? self->host() : self->to_string());
+  return ExecServer(listeners, o, fd).run();
 }
 
 }  // namespace wire::cli

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +27,7 @@ struct ExecOptions {
 /// or from --sh-exec's: {"/bin/sh", "-c", text}. Empty if --exec's text has no word.
 std::vector<std::string> exec_argv(std::string_view command, bool shell);
 
-/// Serves connections accepted on `listener` (a listening stream socket, TCP or Unix) by running
+/// Serves connections accepted on `listeners` (listening stream sockets, TCP or Unix) by running
 /// o.argv with the connection as fd 0 and 1 (stderr stays wire's), each child in its own process
 /// group. The child's exit closes the connection; children are reaped as they exit; one idle for
 /// o.idle_timeout (no data either way, by TCP_INFO; by age on a non-TCP socket) gets SIGTERM,
@@ -35,7 +36,7 @@ std::vector<std::string> exec_argv(std::string_view command, bool shell);
 /// Returns, without keep_open: the child's exit status (128+N if signal N ended it), 1 if it
 /// could not be started; with keep_open: 0 when stopped, 1 if accepting failed.
 /// Blocks SIGCHLD, SIGINT and SIGTERM in the calling thread; call it from main's thread.
-int exec_listen(Socket& listener, const ExecOptions& o);
+int exec_listen(std::span<Socket> listeners, const ExecOptions& o);
 
 /// Adds --exec, --sh-exec, --max-connections and --idle-timeout to a listening subcommand.
 void add_exec_flags(CLI::App& command, std::string& exec, std::string& sh_exec, ExecOptions& o);

@@ -81,7 +81,7 @@ std::expected<void, RelayError> framed_relay(TcpStream& stream, const FramedRela
   Decoder lines(Codec::lines(o.codec.max_message()));
   RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = o.end_on_peer_close,
                   .from_network = decode_messages(incoming, hooks, rejected_size),
-                  .from_input = {}};
+                  .from_input = {}, .idle_timeout = {}};
   TcpByteStream network(stream);
   FdByteStream output(o.output_fd);
   if (o.message) {

@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("wire ") + wire::version);
   app.require_subcommand(1);
   app.failure_message(CLI::FailureMessage::simple);
+  // Every option's default value shows in --help (and so in the man page, made from --help):
+  // limits such as --max-connections or --idle-timeout are never a surprise.
+  app.option_defaults()->always_capture_default();
 
   wire::cli::Action action;
   wire::cli::add_udp_commands(app, action);

@@ -33,64 +33,41 @@ struct NcOptions {
 constexpr const char* unsupported_switches = "bCDdFrStZ";
 constexpr const char* unsupported_options = "IiMmOPqTVWXx";
 
-// A UnixStream for the relay (the TCP one is TcpByteStream): non-blocking while it relays.
-class UnixByteStream final : public ByteStream {
- public:
-  explicit UnixByteStream(UnixStream& s) : s_(s) { (void)s_.set_non_blocking(true); }
-  ~UnixByteStream() override { (void)s_.set_non_blocking(false); }
-  int poll_fd() const noexcept override { return s_.native_handle(); }
-  Result<Io> read_some(std::span<std::byte> buffer) override {
-    auto n = s_.receive(buffer);
-    if (!n && would_block(n.error())) return Io{Io::Status::want_read, 0};
-    if (!n) return fail(n.error());
-    return *n == 0 ? Io{Io::Status::eof, 0} : Io{Io::Status::progress, *n};
-  }
-  Result<Io> write_some(std::span<const std::byte> data) override {
-    auto n = s_.send(data);
-    if (!n && would_block(n.error())) return Io{Io::Status::want_write, 0};
-    if (!n) return fail(n.error());
-    return Io{Io::Status::progress, *n};
-  }
-  Result<void> shutdown_write() override { return s_.shutdown_write(); }
-
- private:
-  UnixStream& s_;
-};
-
-int relay_unix(UnixStream& stream, const std::string& path, bool end_on_peer_close,
-               bool& input_done) {
-  UnixByteStream network(stream);
-  FdByteStream input(STDIN_FILENO), output(STDOUT_FILENO);
-  RelayOptions ro{.buffer_size = 65536, .end_on_peer_close = end_on_peer_close,
-                  .from_network = {}, .from_input = {}};
-  if (auto r = relay(network, &input, output, ro, {}, input_done); !r)
-    return report(describe(r.error(), fmt::format("connection on {}", path)));
-  return exit_ok;
-}
-
+// -U PATH: wire tcp connect unix:PATH; with -u, wire udp send unix:PATH (Unix datagrams).
 int unix_connect(const NcOptions& o, const std::string& path) {
-  auto stream = UnixStream::connect("unix:" + path, seconds(o.timeout));
-  if (!stream) return report(path, stream.error());  // nc: "nc: PATH: No such file or directory"
-  bool input_done = false;
-  return relay_unix(*stream, path, false, input_done);
+  if (o.udp) {
+    SendOptions so;
+    so.address = "unix:" + path;
+    so.raw = true;
+    return udp_send(so);
+  }
+  ConnectOptions co;
+  co.address = "unix:" + path;
+  co.timeout = o.timeout;
+  co.idle_timeout = o.timeout;  // nc -w: idle too
+  return tcp_connect(co);
 }
 
 int unix_listen(const NcOptions& o, const std::string& path) {
-  auto local = Endpoint::parse("unix:" + path);
-  if (!local) return report(fmt::format("bad address 'unix:{}'", path), local.error());
-  auto listener = UnixListener::listen(*local);
-  if (!listener) return report(fmt::format("cannot listen on {}", path), listener.error());
-  if (o.verbose) log("Bound on {}", path);
-  if (o.verbose) log("Listening on {}", path);
-  bool input_done = false;
-  do {
-    auto stream = listener->accept();
-    if (!stream) return report("accept", stream.error());
-    if (o.verbose) log("Connection received on {}", path);
-    const int rc = relay_unix(*stream, path, o.keep || o.shutdown, input_done);
-    if (rc != exit_ok && !o.keep) return rc;
-  } while (o.keep);
-  return exit_ok;
+  if (o.udp) {  // -l -u -U PATH: wire udp recv unix:PATH
+    RecvOptions ro;
+    ro.address = "unix:" + path;
+    ro.buffer_size = 65536;
+    ro.raw = true;
+    return udp_recv(ro);
+  }
+  ListenOptions lo;  // -l -U PATH: wire tcp listen unix:PATH
+  lo.address = "unix:" + path;
+  lo.keep_open = o.keep;
+  lo.end_on_peer_close = o.shutdown;
+  if (o.verbose) {
+    lo.on_listening = [path](const Endpoint&) {
+      log("Bound on {}", path);
+      log("Listening on {}", path);
+    };
+    lo.on_accepted = [path](const Endpoint&) { log("Connection received on {}", path); };
+  }
+  return tcp_listen(lo);
 }
 
 // nc -v's "[tcp/http]": the service name for the port, "*" if it has none.
@@ -166,11 +143,13 @@ int run_listen(const NcOptions& o) {
     ro.address = join_host_port(host, port);
     ro.buffer_size = 65536;
     ro.raw = true;
+    ro.family = {.v4 = o.v4, .v6 = o.v6, .dual_stack = false};
     if (auto bad = address_usage_error(ro.address)) return *bad;
     return udp_recv(ro);
   }
   ListenOptions lo;
   lo.address = join_host_port(host, port);
+  lo.family = {.v4 = o.v4, .v6 = o.v6, .dual_stack = false};
   if (auto bad = address_usage_error(lo.address)) return *bad;
   lo.keep_open = o.keep;
   lo.end_on_peer_close = o.shutdown;  // nc -l -N quits when its client half-closes
@@ -210,6 +189,7 @@ int run_connect(const NcOptions& o) {
   co.address = peer;
   co.from = source_address(o, peer);
   co.timeout = o.timeout;
+  co.idle_timeout = o.timeout;  // nc -w: a connection idle this long ends, as OpenBSD nc's
   if (o.verbose) {
     co.on_connected = [host, port](const Endpoint&) {
       log("Connection to {} {} port [tcp/{}] succeeded!", host, port, service(port, "tcp"));
@@ -226,7 +206,7 @@ int run_nc(const NcOptions& o) {
   if (o.v4 && o.v6) return report("nc: -4 and -6 together", exit_usage);
   if (o.keep && !o.listen) return report("nc: must use -l with -k", exit_usage);
   if (o.unix_socket) {
-    if (o.udp || o.zero_io) return report("nc: -U with -u or -z is not supported", exit_usage);
+    if (o.zero_io) return report("nc: -U with -z is not supported", exit_usage);
     if (o.args.size() != 1) return report("nc: -U needs one PATH", exit_usage);
     return o.listen ? unix_listen(o, o.args[0]) : unix_connect(o, o.args[0]);
   }
@@ -251,8 +231,12 @@ void add_nc_command(CLI::App& app, Action& action) {
   nc->add_flag("-u", o->udp, "UDP: each stdin line is one datagram");
   nc->add_flag("-v", o->verbose, "nc's connection lines on stderr");
   nc->add_flag("-z", o->zero_io, "Report whether the port accepts a connection (wire tcp probe)");
-  nc->add_flag("-U", o->unix_socket, "Unix stream socket: PATH instead of host port");
-  nc->add_option("-w", o->timeout, "Connect timeout in seconds")->check(seconds_flag());
+  nc->add_flag("-U", o->unix_socket,
+               "Unix socket: PATH instead of host port (stream; with -u, datagrams)");
+  nc->add_option("-w", o->timeout,
+                 "Seconds to wait for the connection, and then for any traffic: idle this long, "
+                 "the connection ends (exit 0, as OpenBSD nc)")
+      ->check(seconds_flag());
   nc->add_option("-s", o->source, "Local address to bind");
   nc->add_option("-p", o->source_port, "Local port to bind")->check(whole_in(0, 65535));
   nc->add_option("-e", o->exec, "With -l: run COMMAND with each connection as its stdin/stdout (wire tcp listen --exec)");
@@ -266,7 +250,8 @@ void add_nc_command(CLI::App& app, Action& action) {
     nc->add_option_function<std::string>(
         name, [o, name](const std::string&) { o->refused.push_back(name); }, "Not supported");
   }
-  nc->add_option("args", o->args, "host port (connect), [host] port (-l), or PATH (-U)");
+  nc->add_option("args", o->args, "host port (connect), [host] port (-l), or PATH (-U)")
+      ->default_str("");
   nc->callback([&action, o] { action = [o] { return run_nc(*o); }; });
 }
 

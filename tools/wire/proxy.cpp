@@ -15,9 +15,11 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <variant>
 #include <mutex>
 
 #include "command.hpp"
+#include "listen_addresses.hpp"
 #include "wire/proxy.hpp"
 
 namespace wire::cli {
@@ -28,6 +30,7 @@ struct ProxyCommand {
   std::string target;
   bool udp = false;
   bool tcp = false;  // the default; the flag only says so
+  FamilyFlags family;  // -4 / -6 / --dual-stack for the listening address
   double delay_ms = 0;
   double jitter_ms = 0;
   ProxyFaults faults;
@@ -76,13 +79,30 @@ class ConnectFailureLog {
   std::uint64_t suppressed_ = 0;
 };
 
-std::optional<ProxyOptions> proxy_options(const ProxyCommand& c) {
-  auto listen = resolve_or_report(c.listen);
+std::optional<ProxyOptions> proxy_options(const ProxyCommand& c, int& code) {
+  code = exit_failure;
+  auto found = listen_endpoints(c.listen, c.family);
+  if (auto* rc = std::get_if<int>(&found)) {
+    code = *rc;
+    return std::nullopt;
+  }
+  auto& wanted = std::get<std::vector<Endpoint>>(found);
+  if (c.udp && (wanted.front().family() == Family::local || c.target.starts_with("unix:"))) {
+    code = report("proxy --udp relays UDP: give IP addresses (a Unix address is for TCP)",
+                  exit_usage);
+    return std::nullopt;
+  }
+  // The UDP relay has one listening socket a loop: ":PORT" is its first address (127.0.0.1).
+  if (c.udp) wanted.resize(1);
+  auto listen = common_port(std::move(wanted), c.udp ? SOCK_DGRAM : SOCK_STREAM, c.family);
   if (!listen) return std::nullopt;
   auto target = resolve_or_report(c.target);
   if (!target) return std::nullopt;
   ProxyOptions o;
   o.listen = listen->front();
+  // TCP: the other addresses (":PORT"'s ::1) are the runtime's further listeners.
+  o.server.stream_listen.assign(listen->begin() + 1, listen->end());
+  o.server.dual_stack = c.family.dual_stack;
   o.target = target->front();
   o.udp = c.udp;
   o.faults = c.faults;
@@ -111,8 +131,9 @@ void serve_until_stopped(Proxy& proxy, const sigset_t& signals) {
 }
 
 int run_proxy(const ProxyCommand& c) {
-  auto options = proxy_options(c);
-  if (!options) return exit_failure;
+  int code = exit_failure;
+  auto options = proxy_options(c, code);
+  if (!options) return code;
   const char* kind = c.udp ? "udp" : "tcp";
   auto proxy = Proxy::create(*options);
   if (!proxy) {
@@ -133,7 +154,12 @@ int run_proxy(const ProxyCommand& c) {
     log("wire: proxy: {}", r.error().message());
     return exit_failure;
   }
-  log("listening on {} {}", kind, (*proxy)->endpoint().to_string());
+  auto say_listening = [kind](const Endpoint& at) {
+    if (at.family() == Family::local) log("listening on unix {}", at.host());
+    else log("listening on {} {}", kind, at.to_string());
+  };
+  say_listening((*proxy)->endpoint());
+  for (const Endpoint& at : options->server.stream_listen) say_listening(at);
   serve_until_stopped(**proxy, signals);
   (*proxy)->shutdown();
   auto ran = (*proxy)->wait();
@@ -193,10 +219,15 @@ void add_proxy_command(CLI::App& app, Action& action) {
       "after the drain).\n"
       "Example: wire proxy 127.0.0.1:9000 127.0.0.1:8888 --split 1 --delay 5 --jitter 5\n"
       "Example: wire proxy --udp 127.0.0.1:9000 127.0.0.1:8888 --loss 0.2 --seed 7");
-  cmd->add_option("listen", c->listen, "Where clients connect, e.g. 127.0.0.1:9000 (port 0: any)")
+  cmd->add_option("listen", c->listen,
+                  "Where clients connect, e.g. 127.0.0.1:9000 (port 0: any); :9000 and "
+                  "localhost:9000 mean 127.0.0.1 and ::1 for TCP, 127.0.0.1 for UDP; TCP takes "
+                  "a Unix socket too: unix:/tmp/p.sock or unix:@name")
       ->required()
       ->check(address_text());
-  cmd->add_option("target", c->target, "Where their traffic goes, e.g. 127.0.0.1:8888")
+  add_family_flags(*cmd, c->family);
+  cmd->add_option("target", c->target,
+                  "Where their traffic goes, e.g. 127.0.0.1:8888 or (TCP) unix:/run/x.sock")
       ->required()
       ->check(address_text());
   auto* udp = cmd->add_flag("--udp,-u", c->udp, "Relay UDP datagrams");

@@ -31,6 +31,26 @@ Result<Io> TcpByteStream::write_some(std::span<const std::byte> data) {
   return Io{Io::Status::progress, *n};
 }
 
+UnixByteStream::UnixByteStream(UnixStream& stream) : stream_(stream) {
+  (void)stream_.set_non_blocking(true);
+}
+
+UnixByteStream::~UnixByteStream() { (void)stream_.set_non_blocking(false); }
+
+Result<Io> UnixByteStream::read_some(std::span<std::byte> buffer) {
+  auto n = stream_.receive(buffer);
+  if (!n && would_block(n.error())) return Io{Io::Status::want_read, 0};
+  if (!n) return fail(n.error());
+  return *n == 0 ? Io{Io::Status::eof, 0} : Io{Io::Status::progress, *n};
+}
+
+Result<Io> UnixByteStream::write_some(std::span<const std::byte> data) {
+  auto n = stream_.send(data);
+  if (!n && would_block(n.error())) return Io{Io::Status::want_write, 0};
+  if (!n) return fail(n.error());
+  return Io{Io::Status::progress, *n};
+}
+
 Result<Io> FdByteStream::read_some(std::span<std::byte> buffer) {
   for (;;) {
     ssize_t n = ::read(fd_, buffer.data(), buffer.size());
@@ -180,6 +200,7 @@ void Relay::write(Direction& d) {
 
 std::expected<void, RelayError> Relay::run(bool& input_done) {
   if (!up_.from || input_done) up_.ended = true;
+  auto last_activity = std::chrono::steady_clock::now();
   for (;;) {
     for (Direction* d : {&down_, &up_}) {
       if (d->ended && !d->shut && d->pending() == 0) {
@@ -205,10 +226,19 @@ std::expected<void, RelayError> Relay::run(bool& input_done) {
         fds[2 * i + 1] = {d.to->poll_fd(), events_for(d.write_wait), 0};
       }
     }
-    if (::poll(fds, 4, ready_now ? 0 : -1) < 0) {
+    int wait_ms = ready_now ? 0 : -1;
+    if (o_.idle_timeout.count() > 0 && !ready_now) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          last_activity + o_.idle_timeout - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;  // idle: done, as nc -w is
+      wait_ms = static_cast<int>(std::min<long long>(left.count(), 1 << 30));
+    }
+    const int ready = ::poll(fds, 4, wait_ms);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       return std::unexpected(RelayError{Side::network, last_system_error()});
     }
+    if (ready > 0) last_activity = std::chrono::steady_clock::now();
     for (int i = 0; i < 2; ++i) {
       Direction& d = *dirs[i];
       // Re-check: an error in the other direction may have stopped this one meanwhile.

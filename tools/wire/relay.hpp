@@ -5,6 +5,7 @@
 // a side that has ended is no longer polled.
 //
 // The relay drives ByteStreams, so a TLS stream plugs in as one more implementation.
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "wire/tcp.hpp"
+#include "wire/unix.hpp"
 
 namespace wire::cli {
 
@@ -63,6 +65,20 @@ class TcpByteStream final : public ByteStream {
 
  private:
   TcpStream& stream_;
+};
+
+/// A UnixStream, as TcpByteStream is for a TcpStream.
+class UnixByteStream final : public ByteStream {
+ public:
+  explicit UnixByteStream(UnixStream& stream);
+  ~UnixByteStream() override;
+  int poll_fd() const noexcept override { return stream_.native_handle(); }
+  Result<Io> read_some(std::span<std::byte> buffer) override;
+  Result<Io> write_some(std::span<const std::byte> data) override;
+  Result<void> shutdown_write() override { return stream_.shutdown_write(); }
+
+ private:
+  UnixStream& stream_;
 };
 
 /// A descriptor we do not own, such as stdin or stdout. Its blocking mode is left as it is
@@ -124,6 +140,9 @@ struct RelayOptions {
   bool end_on_peer_close = false;
   Transform from_network;  ///< applied network -> output
   Transform from_input;    ///< applied input -> network
+  /// nc -w: when nothing has been ready to move either way for this long, stop and return
+  /// success, as OpenBSD nc does (0: wait for ever).
+  std::chrono::milliseconds idle_timeout{0};
 };
 
 /// Runs until both directions end: network EOF has been written out, and input EOF has been

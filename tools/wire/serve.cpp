@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <variant>
 #include <unordered_map>
 
 #include "command.hpp"
 #include "framed_relay.hpp"
+#include "listen_addresses.hpp"
 #include "wire/message_services.hpp"
 #include "wire/server.hpp"
 #include "wire/services.hpp"
@@ -22,7 +24,8 @@ namespace {
 struct ServeOptions {
   std::string service;
   std::vector<std::string> tcp;   ///< --tcp, any number
-  std::string udp;
+  std::vector<std::string> udp;   ///< --udp, any number
+  FamilyFlags family;             ///< -4 / -6 / --dual-stack
   std::vector<std::string> unix_paths;  ///< --unix: "/path", "@name" or "unix:..."
   std::string mode;               ///< --mode: octal permissions of the socket files
   unsigned threads = 0;
@@ -76,10 +79,16 @@ class Logged final : public Handler {
   std::unordered_map<std::uint64_t, std::string> unix_peers_;  // by connection id
 };
 
-std::optional<Endpoint> first_address(const std::string& text) {
-  auto found = resolve_or_report(text);
-  if (!found) return std::nullopt;
-  return found->front();
+// Every address --tcp/--udp TEXT listens on (":PORT" is both loopbacks), port 0 made one port.
+std::optional<std::vector<Endpoint>> listen_addresses(const std::string& text, int type,
+                                                      const FamilyFlags& f, int& code) {
+  auto found = listen_endpoints(text, f);
+  if (auto* rc = std::get_if<int>(&found)) {
+    code = *rc;
+    return std::nullopt;
+  }
+  code = exit_failure;
+  return common_port(std::move(std::get<std::vector<Endpoint>>(found)), type, f);
 }
 
 // "--unix /tmp/e.sock", "--unix @name" or "--unix unix:/tmp/e.sock": the Unix endpoint.
@@ -95,13 +104,16 @@ std::optional<Endpoint> unix_address(const std::string& text) {
   return *ep;
 }
 
-std::optional<ServerOptions> server_options(const ServeOptions& o) {
+std::optional<ServerOptions> server_options(const ServeOptions& o, int& code) {
   ServerOptions s;
+  code = exit_usage;
   for (const auto& text : o.tcp) {
-    auto at = first_address(text);
-    if (!at) return std::nullopt;
-    if (!s.tcp) s.tcp = at;
-    else s.stream_listen.push_back(*at);
+    auto all = listen_addresses(text, SOCK_STREAM, o.family, code);
+    if (!all) return std::nullopt;
+    for (const Endpoint& at : *all) {
+      if (!s.tcp) s.tcp = at;
+      else s.stream_listen.push_back(at);
+    }
   }
   for (const auto& text : o.unix_paths) {
     auto at = unix_address(text);
@@ -109,7 +121,15 @@ std::optional<ServerOptions> server_options(const ServeOptions& o) {
     s.stream_listen.push_back(*at);
   }
   if (!o.mode.empty()) s.unix_mode = static_cast<unsigned>(std::stoul(o.mode, nullptr, 8));
-  if (!o.udp.empty() && !(s.udp = first_address(o.udp))) return std::nullopt;
+  for (const auto& text : o.udp) {
+    auto all = listen_addresses(text, SOCK_DGRAM, o.family, code);
+    if (!all) return std::nullopt;
+    for (const Endpoint& at : *all) {
+      if (!s.udp) s.udp = at;
+      else s.udp_listen.push_back(at);
+    }
+  }
+  s.dual_stack = o.family.dual_stack;
   s.threads = o.threads;
   s.max_connections = o.max_connections;
   s.max_per_address = o.max_per_address;
@@ -147,8 +167,9 @@ int serve(const ServeOptions& o) {
                   exit_usage);
   if (!o.udp.empty() && !service->udp)
     return report(fmt::format("serve: {} is TCP only", o.service), exit_usage);
-  auto options = server_options(o);
-  if (!options) return exit_usage;
+  int code = exit_usage;
+  auto options = server_options(o, code);
+  if (!options) return code;
   auto factory = o.frame.empty() ? service->make() : framed_service(o, *options);
   if (!factory) return report(fmt::format("serve: {} has no --frame form", o.service), exit_usage);
   if (!o.quiet) {
@@ -161,7 +182,7 @@ int serve(const ServeOptions& o) {
     std::vector<std::string> where;
     for (const auto& t : o.tcp) where.push_back("tcp " + t);
     for (const auto& u : o.unix_paths) where.push_back("unix " + u);
-    if (!o.udp.empty()) where.push_back("udp " + o.udp);
+    for (const auto& u : o.udp) where.push_back("udp " + u);
     return report(fmt::format("cannot listen on {}", fmt::join(where, " and ")), server.error());
   }
   // Said once the stop signals are blocked: a SIGTERM sent on reading it drains, not kills.
@@ -172,7 +193,7 @@ int serve(const ServeOptions& o) {
       else
         log("listening on tcp {}", at.to_string());
     }
-    if (auto at = (*server)->udp_endpoint()) log("listening on udp {}", at->to_string());
+    for (const Endpoint& at : (*server)->udp_endpoints()) log("listening on udp {}", at.to_string());
   });
   if (!ran) return report("serve", ran.error());
   if (!o.quiet) {
@@ -204,20 +225,28 @@ void add_serve_command(CLI::App& app, Action& action) {
       ->required()
       ->check(CLI::IsMember(names));
   cmd->add_option("--tcp", o->tcp,
-                  "Serve TCP here, e.g. 127.0.0.1:8888 (port 0: any); repeat for more addresses")
-      ->check(address_text());
+                  "Serve TCP here, e.g. 127.0.0.1:8888 or [::]:8888 (port 0: any); :8888 and "
+                  "localhost:8888 mean loopback in both families (127.0.0.1 and ::1); repeat "
+                  "for more addresses")
+      ->check(address_text())
+      ->default_str("");
   cmd->add_option("--unix", o->unix_paths,
                   "Serve on a Unix stream socket: a path such as /tmp/e.sock, or @name "
                   "(abstract); a stale socket file is replaced, a live one refused, and the "
-                  "file is removed on exit; repeat for more");
+                  "file is removed on exit; repeat for more")
+      ->default_str("");
   cmd->add_option("--mode", o->mode, "Permissions of the --unix socket files, in octal (e.g. 660)")
       ->check([](const std::string& m) -> std::string {
         if (m.empty() || m.size() > 4 || m.find_first_not_of("01234567") != std::string::npos)
           return "--mode takes octal permissions such as 660 or 0600";
         return {};
       });
-  cmd->add_option("--udp", o->udp, "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat)")
-      ->check(address_text());
+  cmd->add_option("--udp", o->udp,
+                  "Serve UDP here, e.g. 127.0.0.1:8888 (not for chat); as --tcp, :8888 is both "
+                  "loopbacks; repeat for more addresses")
+      ->check(address_text())
+      ->default_str("");
+  add_family_flags(*cmd, o->family);
   cmd->add_option("--threads,-t", o->threads, "Event loops, one per thread (0: one per core)")
       ->check(whole_in(0, 1024));
   cmd->add_option("--max-connections", o->max_connections,

@@ -1,9 +1,11 @@
 // wire tcp listen / wire tcp connect: netcat's two halves, with the seed's lines on --verbose.
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
 #include <memory>
+#include <variant>
 
 #include "command.hpp"
 #include "exec.hpp"
@@ -49,24 +51,91 @@ int listen_framed(const ListenOptions& o, Accepted& accepted, const Endpoint& se
 
 }  // namespace
 
+namespace {
+
+// The next connection on whichever listener has one first.
+Result<Accepted> accept_any(std::vector<TcpListener>& listeners) {
+  if (listeners.size() == 1) return listeners.front().accept();
+  std::vector<pollfd> fds;
+  for (auto& l : listeners) fds.push_back({l.native_handle(), POLLIN, 0});
+  for (;;) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      return fail(last_system_error());
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i)
+      if (fds[i].revents) return listeners[i].accept();
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// `listen unix:PATH` (or unix:@name): the same, on a Unix stream socket (a stale socket file is
+// replaced, a live one refused, the file removed on exit).
+int listen_unix(const ListenOptions& o) {
+  auto local = Endpoint::parse(o.address);
+  if (!local) return report(fmt::format("bad address '{}'", o.address), local.error());
+  auto listener = UnixListener::listen(*local);
+  if (!listener) return report(fmt::format("cannot listen on {}", o.address), listener.error());
+  if (!o.exec_options.argv.empty()) {
+    Socket& socket = *listener;  // one socket: no array of derived objects is walked
+    return exec_listen(std::span<Socket>(&socket, 1), o.exec_options);
+  }
+  if (o.verbose) log("listening on unix {}", local->host());
+  if (o.on_listening) o.on_listening(*local);
+  bool input_done = false;
+  do {
+    auto stream = listener->accept();
+    if (!stream) return report("accept", stream.error());
+    const Endpoint peer = stream->peer_endpoint().value_or(Endpoint{});
+    if (o.on_accepted) o.on_accepted(peer);
+    RelayHooks hooks;
+    if (o.verbose) {
+      hooks.on_receive = [&](std::span<const std::byte> data) {
+        log_seed_line(received_line(*local, data, peer));
+      };
+    }
+    UnixByteStream network(*stream);
+    FdByteStream input(STDIN_FILENO), output(STDOUT_FILENO);
+    RelayOptions ro{.buffer_size = o.buffer_size,
+                    .end_on_peer_close = o.keep_open || o.end_on_peer_close,
+                    .from_network = {}, .from_input = {}, .idle_timeout = {}};
+    if (auto r = relay(network, &input, output, ro, hooks, input_done); !r) {
+      report(describe(r.error(), fmt::format("connection on {}", o.address)));
+      if (!o.keep_open || r.error().side != Side::network) return exit_failure;
+    }
+  } while (o.keep_open);
+  return exit_ok;
+}
+
+}  // namespace
+
 int tcp_listen(const ListenOptions& o) {
+  if (o.address.starts_with("unix:")) return listen_unix(o);
   std::optional<TlsContext> tls_context;
   if (o.tls.enabled && !(tls_context = make_server_context(o.tls))) return exit_failure;
-  auto found = resolve_or_report(o.address);
-  if (!found) return exit_failure;
-  auto listener = TcpListener::listen(found->front(), {.backlog = o.backlog});
-  if (!listener)
-    return report(fmt::format("cannot listen on {}", found->front().to_string()), listener.error());
-  if (!o.exec_options.argv.empty()) return exec_listen(*listener, o.exec_options);
-  auto self = listener->local_endpoint();
-  if (!self) return report("local address", self.error());
-  if (o.verbose) log("listening on {}", self->to_string());
-  if (o.on_listening) o.on_listening(*self);
+  auto found = listen_endpoints(o.address, o.family);
+  if (auto* rc = std::get_if<int>(&found)) return *rc;
+  auto sockets = bind_all(std::get<std::vector<Endpoint>>(found), SOCK_STREAM, o.backlog, o.family);
+  if (!sockets) return exit_failure;
+  if (!o.exec_options.argv.empty()) return exec_listen(*sockets, o.exec_options);
+  std::vector<TcpListener> listeners;
+  for (auto& s : *sockets) {
+    auto at = s.local_endpoint();
+    if (!at) return report("local address", at.error());
+    if (o.verbose) log("listening on {}", at->to_string());
+    if (o.on_listening) o.on_listening(*at);
+    listeners.emplace_back(std::move(s));
+  }
 
   bool input_done = false;
   do {
-    auto accepted = listener->accept();
+    auto accepted = accept_any(listeners);
     if (!accepted) return report("accept", accepted.error());
+    auto self = accepted->stream.local_endpoint();
+    if (!self) return report("local address", self.error());
     if (o.on_accepted) o.on_accepted(accepted->peer);
     if (!o.frame.empty()) {
       if (int rc = listen_framed(o, *accepted, *self, input_done); rc != exit_ok || !o.keep_open)
@@ -81,7 +150,7 @@ int tcp_listen(const ListenOptions& o) {
     }
     RelayOptions ro{.buffer_size = o.buffer_size,
                     .end_on_peer_close = o.keep_open || o.end_on_peer_close,
-                    .from_network = {}, .from_input = {}};
+                    .from_network = {}, .from_input = {}, .idle_timeout = {}};
     if (tls_context) {
       auto served = serve_tls(o.tls, *tls_context, *accepted, ro, hooks, o.verbose, input_done);
       if (served == TlsServed::fatal || (served != TlsServed::ok && !o.keep_open))
@@ -164,7 +233,44 @@ int connect_framed(const ConnectOptions& o, TcpStream& stream, const Endpoint& s
 
 }  // namespace
 
+namespace {
+
+// `connect unix:/path` (or unix:@name): the same relay over a Unix stream socket. A failed
+// relay closes the socket; a Unix stream has no reset to send, and the exit code says it.
+int connect_unix(const ConnectOptions& o) {
+  auto peer = Endpoint::parse(o.address);
+  if (!peer) return report(fmt::format("bad address '{}'", o.address), peer.error());
+  auto stream = UnixStream::connect(*peer, seconds(o.timeout));
+  if (!stream) return report(fmt::format("cannot connect to {}", o.address), stream.error());
+  if (o.on_connected) o.on_connected(*peer);
+  const Endpoint self = stream->local_endpoint().value_or(Endpoint{});
+  RelayHooks hooks;
+  if (o.verbose) {
+    hooks.on_send = [&](std::span<const std::byte> data) {
+      log_seed_line(sent_line(self, data, *peer));
+    };
+  }
+  UnixByteStream network(*stream);
+  FdByteStream output(STDOUT_FILENO);
+  FdByteStream stdin_stream(STDIN_FILENO);
+  std::optional<MemoryByteStream> message;
+  ByteStream* input = &stdin_stream;
+  if (o.message) {
+    auto bytes = as_bytes(*o.message);
+    input = &message.emplace(std::vector<std::byte>(bytes.begin(), bytes.end()));
+  }
+  RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = false, .from_network = {},
+                  .from_input = {}, .idle_timeout = seconds(o.idle_timeout)};
+  bool input_done = false;
+  if (auto r = relay(network, input, output, ro, hooks, input_done); !r)
+    return report(describe(r.error(), fmt::format("connection to {}", o.address)));
+  return exit_ok;
+}
+
+}  // namespace
+
 int tcp_connect(const ConnectOptions& o) {
+  if (o.address.starts_with("unix:")) return connect_unix(o);
   auto stream = connect_or_report(o);
   if (!stream) return exit_failure;
   auto self = stream->local_endpoint();
@@ -181,7 +287,7 @@ int tcp_connect(const ConnectOptions& o) {
   }
   bool input_done = false;
   RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = false, .from_network = {},
-                  .from_input = {}};
+                  .from_input = {}, .idle_timeout = seconds(o.idle_timeout)};
   if (o.tls.enabled)
     return connect_tls(o.tls, std::move(*stream), o.address, *peer, o.message, ro, hooks,
                        o.verbose);
@@ -228,13 +334,16 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       "Accept a connection; copy it to stdout and stdin to it until both sides end (nc -l -N).\n"
       "Example: wire tcp listen 127.0.0.1:8888 --verbose");
   listen->add_option("address", lo->address,
-                     "Local address: 127.0.0.1:8888, :8888, or netcat's HOST PORT / PORT")
+                     "Local address: 127.0.0.1:8888, [::]:8888, :8888 or localhost:8888 (loopback, "
+                     "both 127.0.0.1 and ::1), a Unix socket unix:/tmp/l.sock or unix:@name, or "
+                     "netcat's HOST PORT / PORT")
       ->required();
   listen->add_option("port", lo->port, "With HOST: the port (as nc -l HOST PORT)");
   listen->add_flag("--keep-open,-k", lo->keep_open, "Serve one client after another");
+  add_family_flags(*listen, lo->family);
   listen->add_flag("--verbose,-v", lo->verbose,
                    "On stderr: the bound address, then the seed's line for each receive");
-  listen->add_option("--backlog", lo->backlog, "Connections queued before accept")
+  listen->add_option("--backlog", lo->backlog, "Connections queued before accept (default 128)")
       ->check(whole_in(1, 65535));
   listen->add_option("--buffer-size", lo->buffer_size, "Bytes read per receive")
       ->check(whole_in(1, std::uint64_t{1} << 24));
@@ -245,6 +354,9 @@ void add_tcp_commands(CLI::App& app, Action& action) {
     action = [lo] {
       lo->address = join_host_port(lo->address, lo->port);
       if (auto bad = address_usage_error(lo->address)) return *bad;
+      if (lo->address.starts_with("unix:") && (!lo->frame.empty() || lo->tls.enabled))
+        return report(fmt::format("{}: --frame and --tls are for TCP addresses", lo->address),
+                      exit_usage);
       if (auto bad = exec_usage_error(lo->exec, lo->sh_exec, lo->keep_open, lo->verbose,
                                       !lo->frame.empty() || lo->tls.enabled, lo->exec_options))
         return *bad;
@@ -258,7 +370,8 @@ void add_tcp_commands(CLI::App& app, Action& action) {
       "Connect, send MESSAGE or stdin, half-close when it ends, print replies until the peer "
       "closes.\nExample: wire tcp connect 127.0.0.1:8888 hello --from 127.0.0.1:8000");
   connect->add_option("address", co->address,
-                      "Peer: 127.0.0.1:8888, [::1]:8888, or netcat's HOST PORT")
+                      "Peer: 127.0.0.1:8888, [::1]:8888, a Unix stream socket unix:/run/x.sock "
+                      "or unix:@name, or netcat's HOST PORT")
       ->required();
   connect->add_option("message", co->message,
                       "Payload; without it, stdin is sent. After a HOST without a port, a "
@@ -281,6 +394,10 @@ void add_tcp_commands(CLI::App& app, Action& action) {
         co->message.reset();
       }
       if (auto bad = address_usage_error(co->address)) return *bad;
+      if (co->address.starts_with("unix:") &&
+          (!co->from.empty() || !co->frame.empty() || co->tls.enabled))
+        return report(fmt::format("{}: --from, --frame and --tls are for TCP addresses",
+                                  co->address), exit_usage);
       if (!co->from.empty())
         if (auto bad = address_usage_error(co->from)) return *bad;
       return tcp_connect(*co);

@@ -7,6 +7,7 @@
 #include "command.hpp"
 #include "exec.hpp"
 #include "framed_relay.hpp"
+#include "listen_addresses.hpp"
 #include "tls_options.hpp"
 
 namespace wire::cli {
@@ -14,6 +15,7 @@ namespace wire::cli {
 struct ListenOptions {
   std::string address;
   std::string port;  ///< netcat's form: `listen HOST PORT`
+  FamilyFlags family;  ///< -4 / -6 / --dual-stack
   bool keep_open = false;
   bool end_on_peer_close = false;  ///< done when the client half-closes (nc -l -N)
   bool verbose = false;
@@ -33,6 +35,7 @@ struct ConnectOptions {
   std::optional<std::string> message;
   std::string from;
   double timeout = 0;
+  double idle_timeout = 0;  ///< nc -w: end the relay after this many idle seconds (0: never)
   bool verbose = false;
   std::size_t buffer_size = 65536;
   std::string frame;

@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include "listen_addresses.hpp"
+
 namespace wire::cli {
 
 struct SendOptions {
@@ -12,6 +14,8 @@ struct SendOptions {
   std::string from;
   double wait_reply = 0;
   bool raw = false;  ///< print nothing per datagram (wire nc -u)
+  bool verbose = false;   ///< -v: "sending to PEER from SELF" on stderr once ready
+  bool per_read = false;  ///< --per-read: each read of stdin is one datagram (nc -u's way)
 };
 
 struct RecvOptions {
@@ -20,6 +24,8 @@ struct RecvOptions {
   std::size_t buffer_size = 1024;
   bool raw = false;
   bool verbose = false;
+  bool keep = false;  ///< -k: keep receiving after the first datagram (the default already)
+  FamilyFlags family;  ///< -4 / -6 / --dual-stack
 };
 
 /// Sends as `wire udp send` does; returns the exit code.

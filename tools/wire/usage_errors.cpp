@@ -112,9 +112,8 @@ std::string usage_error_line(const CLI::ParseError& error, const CLI::App& app,
   static const std::regex at_most(R"((\S+): At Most (\d+) required but received (\d+))");
   std::smatch m;
   if (std::regex_search(what, m, at_most))
-    return fmt::format("{}: {} takes {} value{} but was given {}: give it once{}", name, m[1].str(),
-                       m[2].str(), m[2].str() == "1" ? "" : "s", m[3].str(),
-                       m[1].str() == "--udp" ? " (repeat --tcp or --unix for more addresses)" : "");
+    return fmt::format("{}: {} takes {} value{} but was given {}: give it once", name, m[1].str(),
+                       m[2].str(), m[2].str() == "1" ? "" : "s", m[3].str());
   if (what.starts_with("The following argument")) {  // "...arguments were" / "...argument was"
     std::vector<std::string> extra = deepest.remaining();
     if (extra.empty()) extra = app.remaining();
