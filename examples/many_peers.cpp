@@ -1,6 +1,5 @@
 // 200 echo peers at once from one thread, under one 5 s deadline for all of them.
 #include <cstdio>
-#include <string>
 
 #include "wire/wire.hpp"
 
