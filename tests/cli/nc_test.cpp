@@ -117,6 +117,18 @@ TEST(CliNc, ZeroIoReportsOpenAndClosedPorts) {
   expect_same({"-z", "127.0.0.1", closed_port});
 }
 
+TEST(CliNc, ZeroIoTakesSeveralPortArguments) {
+  // Debian's nc.openbsd tries each port argument in turn: exit 0 when any accepted.
+  auto server = python_server("127.0.0.1", "    pass");
+  const std::string port = port_of(server);
+  auto closed = python_server("127.0.0.1", "    pass");
+  const std::string closed_port = port_of(closed);
+  closed.signal(SIGKILL);
+  (void)closed.wait();
+  expect_same({"-zv", "127.0.0.1", closed_port, port});
+  expect_same({"-z", "127.0.0.1", closed_port, closed_port});
+}
+
 TEST(CliNc, ConnectTimeoutAgainstAFullBacklog) {
   // backlog 0 takes one queued connection; fill it until a connect times out, as tcp_test does.
   Process full = Process::start(

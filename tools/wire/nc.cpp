@@ -171,6 +171,15 @@ int run_listen(const NcOptions& o) {
 }
 
 int run_connect(const NcOptions& o) {
+  if (o.zero_io && o.args.size() > 2) {  // nc -z HOST PORT PORT...: each in the order given,
+    int rc = exit_failure;                // as Debian's nc does; 0 when any accepted
+    for (std::size_t i = 1; i < o.args.size(); ++i) {
+      const int one = run_zero_io(o, o.args[0], o.args[i]);
+      if (one == exit_usage) return one;
+      if (one == 0) rc = 0;
+    }
+    return rc;
+  }
   if (o.args.size() != 2) return report("nc: need HOST PORT (see wire nc --help)", exit_usage);
   const std::string &host = o.args[0], &port = o.args[1];
   if (o.zero_io) return run_zero_io(o, host, port);
