@@ -78,8 +78,16 @@ void run_integrity(const std::vector<std::string>& faults, std::uint64_t size) {
 
   EXPECT_EQ(echo_before.fds_after(), echo_before.fds);
   EXPECT_EQ(proxy_before.fds_after(), proxy_before.fds);
-  EXPECT_LT(echo_before.rss_growth(), 64 * 1024);   // KiB; bounded queues, whatever the size
-  EXPECT_LT(proxy_before.rss_growth(), 64 * 1024);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan keeps up to 256 MiB of freed memory in quarantine, and the io_uring path frees a
+  // buffer per completion: 212-249 MiB here with the default quarantine, under 64 MiB with a
+  // 16 MiB one. The release run checks the real bound.
+  constexpr long bound_kib = 320 * 1024;
+#else
+  constexpr long bound_kib = 64 * 1024;  // bounded queues, whatever the size
+#endif
+  EXPECT_LT(echo_before.rss_growth(), bound_kib);
+  EXPECT_LT(proxy_before.rss_growth(), bound_kib);
   auto report = proxy_report(proxy.process);
   EXPECT_EQ(report["bytes_to_target"], size + 14);  // plus the warm-up's "still serving\n"
   EXPECT_EQ(report["bytes_to_client"], size + 14);
