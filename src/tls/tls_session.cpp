@@ -20,8 +20,7 @@ TlsSession::TlsSession(std::shared_ptr<const TlsContext::State> state, SSL* ssl,
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }  // frees both BIOs too
 
-Result<std::unique_ptr<TlsSession>> TlsSession::server(const TlsContext& context) {
-  if (!context.is_server()) return fail(std::make_error_code(std::errc::invalid_argument));
+Result<std::unique_ptr<TlsSession>> TlsSession::open(const TlsContext& context) {
   ERR_clear_error();
   auto state = context.state();
   SSL* ssl = SSL_new(state->ctx);
@@ -34,28 +33,24 @@ Result<std::unique_ptr<TlsSession>> TlsSession::server(const TlsContext& context
     return fail(tls_detail::take_error(nullptr, no_reason()));
   }
   SSL_set_bio(ssl, in, out);  // the SSL owns them from here
-  SSL_set_accept_state(ssl);
   return std::unique_ptr<TlsSession>(new TlsSession(std::move(state), ssl, in, out));
+}
+
+Result<std::unique_ptr<TlsSession>> TlsSession::server(const TlsContext& context) {
+  if (!context.is_server()) return fail(std::make_error_code(std::errc::invalid_argument));
+  auto session = open(context);
+  if (session) SSL_set_accept_state((*session)->ssl_);
+  return session;
 }
 
 Result<std::unique_ptr<TlsSession>> TlsSession::client(const TlsContext& context,
                                                        std::string_view server_name) {
   if (context.is_server()) return fail(std::make_error_code(std::errc::invalid_argument));
-  ERR_clear_error();
-  auto state = context.state();
-  SSL* ssl = SSL_new(state->ctx);
-  BIO* in = BIO_new(BIO_s_mem());
-  BIO* out = BIO_new(BIO_s_mem());
-  if (!ssl || !in || !out) {
-    SSL_free(ssl);
-    BIO_free(in);
-    BIO_free(out);
-    return fail(tls_detail::take_error(nullptr, no_reason()));
-  }
-  SSL_set_bio(ssl, in, out);
-  std::unique_ptr<TlsSession> session(new TlsSession(state, ssl, in, out));
+  auto session = open(context);
+  if (!session) return session;
+  SSL* ssl = (*session)->ssl_;
   SSL_set_connect_state(ssl);
-  if (auto r = tls_detail::set_server_name(ssl, server_name, state->insecure); !r)
+  if (auto r = tls_detail::set_server_name(ssl, server_name, (*session)->state_->insecure); !r)
     return fail(r.error());
   return session;
 }

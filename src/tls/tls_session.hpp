@@ -58,6 +58,8 @@ class TlsSession {
 
  private:
   TlsSession(std::shared_ptr<const TlsContext::State> state, SSL* ssl, BIO* in, BIO* out) noexcept;
+  // An SSL of `context` on two fresh memory BIOs, neither side chosen yet.
+  static Result<std::unique_ptr<TlsSession>> open(const TlsContext& context);
   std::error_code failure(int rc);
 
   std::shared_ptr<const TlsContext::State> state_;  // keeps the SSL_CTX alive across reloads

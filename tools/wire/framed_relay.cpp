@@ -82,7 +82,7 @@ std::expected<void, RelayError> framed_relay(TcpStream& stream, const FramedRela
   RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = o.end_on_peer_close,
                   .from_network = decode_messages(incoming, hooks, rejected_size),
                   .from_input = {}, .idle_timeout = {}};
-  TcpByteStream network(stream);
+  StreamByteStream network(stream);
   FdByteStream output(o.output_fd);
   if (o.message) {
     auto encoded = o.codec.encode(as_bytes(*o.message));

@@ -10,13 +10,13 @@
 
 namespace wire::cli {
 
-TcpByteStream::TcpByteStream(TcpStream& stream) : stream_(stream) {
+StreamByteStream::StreamByteStream(StreamSocket& stream) : stream_(stream) {
   (void)stream_.set_non_blocking(true);  // if it fails, calls block as before: still correct
 }
 
-TcpByteStream::~TcpByteStream() { (void)stream_.set_non_blocking(false); }
+StreamByteStream::~StreamByteStream() { (void)stream_.set_non_blocking(false); }
 
-Result<Io> TcpByteStream::read_some(std::span<std::byte> buffer) {
+Result<Io> StreamByteStream::read_some(std::span<std::byte> buffer) {
   auto n = stream_.receive(buffer);
   if (!n && would_block(n.error())) return Io{Io::Status::want_read, 0};
   if (!n) return fail(n.error());
@@ -24,27 +24,7 @@ Result<Io> TcpByteStream::read_some(std::span<std::byte> buffer) {
   return Io{Io::Status::progress, *n};
 }
 
-Result<Io> TcpByteStream::write_some(std::span<const std::byte> data) {
-  auto n = stream_.send(data);
-  if (!n && would_block(n.error())) return Io{Io::Status::want_write, 0};
-  if (!n) return fail(n.error());
-  return Io{Io::Status::progress, *n};
-}
-
-UnixByteStream::UnixByteStream(UnixStream& stream) : stream_(stream) {
-  (void)stream_.set_non_blocking(true);
-}
-
-UnixByteStream::~UnixByteStream() { (void)stream_.set_non_blocking(false); }
-
-Result<Io> UnixByteStream::read_some(std::span<std::byte> buffer) {
-  auto n = stream_.receive(buffer);
-  if (!n && would_block(n.error())) return Io{Io::Status::want_read, 0};
-  if (!n) return fail(n.error());
-  return *n == 0 ? Io{Io::Status::eof, 0} : Io{Io::Status::progress, *n};
-}
-
-Result<Io> UnixByteStream::write_some(std::span<const std::byte> data) {
+Result<Io> StreamByteStream::write_some(std::span<const std::byte> data) {
   auto n = stream_.send(data);
   if (!n && would_block(n.error())) return Io{Io::Status::want_write, 0};
   if (!n) return fail(n.error());
@@ -264,7 +244,7 @@ std::expected<void, RelayError> relay(ByteStream& network, ByteStream* input, By
 std::expected<void, RelayError> relay(TcpStream& stream, int input_fd, int output_fd,
                                       const RelayOptions& options, const RelayHooks& hooks,
                                       bool& input_done) {
-  TcpByteStream network(stream);
+  StreamByteStream network(stream);
   FdByteStream input(input_fd), output(output_fd);
   return relay(network, input_fd >= 0 ? &input : nullptr, output, options, hooks, input_done);
 }

@@ -53,32 +53,19 @@ class ByteStream {
   virtual bool has_buffered_input() const noexcept { return false; }
 };
 
-/// A TcpStream, switched to non-blocking for the relay's sake (and back when destroyed).
-class TcpByteStream final : public ByteStream {
+/// A connected stream socket (TcpStream or UnixStream), switched to non-blocking for the
+/// relay's sake (and back when destroyed).
+class StreamByteStream final : public ByteStream {
  public:
-  explicit TcpByteStream(TcpStream& stream);
-  ~TcpByteStream() override;
+  explicit StreamByteStream(StreamSocket& stream);
+  ~StreamByteStream() override;
   int poll_fd() const noexcept override { return stream_.native_handle(); }
   Result<Io> read_some(std::span<std::byte> buffer) override;
   Result<Io> write_some(std::span<const std::byte> data) override;
   Result<void> shutdown_write() override { return stream_.shutdown_write(); }
 
  private:
-  TcpStream& stream_;
-};
-
-/// A UnixStream, as TcpByteStream is for a TcpStream.
-class UnixByteStream final : public ByteStream {
- public:
-  explicit UnixByteStream(UnixStream& stream);
-  ~UnixByteStream() override;
-  int poll_fd() const noexcept override { return stream_.native_handle(); }
-  Result<Io> read_some(std::span<std::byte> buffer) override;
-  Result<Io> write_some(std::span<const std::byte> data) override;
-  Result<void> shutdown_write() override { return stream_.shutdown_write(); }
-
- private:
-  UnixStream& stream_;
+  StreamSocket& stream_;
 };
 
 /// A descriptor we do not own, such as stdin or stdout. Its blocking mode is left as it is

@@ -97,7 +97,7 @@ int listen_unix(const ListenOptions& o) {
         log_seed_line(received_line(*local, data, peer));
       };
     }
-    UnixByteStream network(*stream);
+    StreamByteStream network(*stream);
     FdByteStream input(STDIN_FILENO), output(STDOUT_FILENO);
     RelayOptions ro{.buffer_size = o.buffer_size,
                     .end_on_peer_close = o.keep_open || o.end_on_peer_close,
@@ -250,7 +250,7 @@ int connect_unix(const ConnectOptions& o) {
       log_seed_line(sent_line(self, data, *peer));
     };
   }
-  UnixByteStream network(*stream);
+  StreamByteStream network(*stream);
   FdByteStream output(STDOUT_FILENO);
   FdByteStream stdin_stream(STDIN_FILENO);
   std::optional<MemoryByteStream> message;
@@ -291,7 +291,7 @@ int tcp_connect(const ConnectOptions& o) {
   if (o.tls.enabled)
     return connect_tls(o.tls, std::move(*stream), o.address, *peer, o.message, ro, hooks,
                        o.verbose);
-  TcpByteStream network(*stream);
+  StreamByteStream network(*stream);
   FdByteStream output(STDOUT_FILENO);
   FdByteStream stdin_stream(STDIN_FILENO);
   std::optional<MemoryByteStream> message;
