@@ -78,6 +78,7 @@ struct Direction {
   std::size_t written = 0;  // queue[written..] is still to write
   bool ended = false;       // the source ended (or can no longer be read)
   bool shut = false;        // the source ended and every byte reached the sink, shut after them
+  bool eof = false;         // the source ended cleanly (not by an error)
   Io::Status read_wait = Io::Status::want_read;
   Io::Status write_wait = Io::Status::want_write;
 
@@ -144,7 +145,7 @@ void Relay::read(Direction& d) {
       d.read_wait = got->status;
       return;
     case Io::Status::eof:
-      if (&d == &down_ && hooks_.on_receive) hooks_.on_receive({});
+      d.eof = true;  // said (on_receive({})) once every byte before it has reached the sink
       end_source(d);
       return;
     case Io::Status::progress:
@@ -185,6 +186,8 @@ std::expected<void, RelayError> Relay::run(bool& input_done) {
     for (Direction* d : {&down_, &up_}) {
       if (d->ended && !d->shut && d->pending() == 0) {
         d->shut = true;
+        // After the bytes are out: whoever sees the end (a -v line) can trust stdout has them.
+        if (d == &down_ && d->eof && hooks_.on_receive) hooks_.on_receive({});
         if (d == &up_) input_done = true;
         if (auto r = d->to->shutdown_write(); !r) failed(d->to_side, r.error());
       }
