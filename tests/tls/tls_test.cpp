@@ -298,9 +298,14 @@ TEST(Tls, NonBlockingHandshakeAndTransferFollowWant) {
         server_events = server->want() == TlsWant::read ? POLLIN : POLLOUT;
       }
     }
-    if (client_events && server_events) {
-      pollfd fds[2] = {{client->native_handle(), client_events, 0},
-                       {server->native_handle(), server_events, 0}};
+    // Wait when neither side can go on: a side with nothing left to send counts as waiting
+    // (polling only when both wanted something spun once the client had sent everything).
+    const bool client_waits =
+        client_events != 0 || (client->handshake_done() && sent == message.size());
+    const bool server_waits = server_events != 0 || !server->handshake_done();
+    if (client_waits && server_waits && (client_events || server_events)) {
+      pollfd fds[2] = {{client_events ? client->native_handle() : -1, client_events, 0},
+                       {server_events ? server->native_handle() : -1, server_events, 0}};
       ASSERT_GT(::poll(fds, 2, 10000), 0) << "neither side can make progress";
     }
   }
