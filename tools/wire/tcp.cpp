@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fmt/core.h>
+#include <functional>
 #include <memory>
 #include <variant>
 
@@ -235,6 +236,27 @@ int connect_framed(const ConnectOptions& o, TcpStream& stream, const Endpoint& s
 
 namespace {
 
+// Relays stdin (or the message) to `stream` and the stream to stdout until both directions end.
+// `on_failure` runs before the error is reported (a TCP stream is reset there).
+int relay_stdio(StreamSocket& stream, const ConnectOptions& o, const RelayOptions& ro,
+                const RelayHooks& hooks, const std::function<void()>& on_failure) {
+  StreamByteStream network(stream);
+  FdByteStream output(STDOUT_FILENO);
+  FdByteStream stdin_stream(STDIN_FILENO);
+  std::optional<MemoryByteStream> message;
+  ByteStream* input = &stdin_stream;
+  if (o.message) {
+    auto bytes = as_bytes(*o.message);
+    input = &message.emplace(std::vector<std::byte>(bytes.begin(), bytes.end()));
+  }
+  bool input_done = false;
+  if (auto r = relay(network, input, output, ro, hooks, input_done); !r) {
+    if (on_failure) on_failure();
+    return report(describe(r.error(), fmt::format("connection to {}", o.address)));
+  }
+  return exit_ok;
+}
+
 // `connect unix:/path` (or unix:@name): the same relay over a Unix stream socket. A failed
 // relay closes the socket; a Unix stream has no reset to send, and the exit code says it.
 int connect_unix(const ConnectOptions& o) {
@@ -250,21 +272,9 @@ int connect_unix(const ConnectOptions& o) {
       log_seed_line(sent_line(self, data, *peer));
     };
   }
-  StreamByteStream network(*stream);
-  FdByteStream output(STDOUT_FILENO);
-  FdByteStream stdin_stream(STDIN_FILENO);
-  std::optional<MemoryByteStream> message;
-  ByteStream* input = &stdin_stream;
-  if (o.message) {
-    auto bytes = as_bytes(*o.message);
-    input = &message.emplace(std::vector<std::byte>(bytes.begin(), bytes.end()));
-  }
   RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = false, .from_network = {},
                   .from_input = {}, .idle_timeout = seconds(o.idle_timeout)};
-  bool input_done = false;
-  if (auto r = relay(network, input, output, ro, hooks, input_done); !r)
-    return report(describe(r.error(), fmt::format("connection to {}", o.address)));
-  return exit_ok;
+  return relay_stdio(*stream, o, ro, hooks, {});
 }
 
 }  // namespace
@@ -285,26 +295,12 @@ int tcp_connect(const ConnectOptions& o) {
       log_seed_line(sent_line(*self, data, *peer));
     };
   }
-  bool input_done = false;
   RelayOptions ro{.buffer_size = o.buffer_size, .end_on_peer_close = false, .from_network = {},
                   .from_input = {}, .idle_timeout = seconds(o.idle_timeout)};
   if (o.tls.enabled)
     return connect_tls(o.tls, std::move(*stream), o.address, *peer, o.message, ro, hooks,
                        o.verbose);
-  StreamByteStream network(*stream);
-  FdByteStream output(STDOUT_FILENO);
-  FdByteStream stdin_stream(STDIN_FILENO);
-  std::optional<MemoryByteStream> message;
-  ByteStream* input = &stdin_stream;
-  if (o.message) {
-    auto bytes = as_bytes(*o.message);
-    input = &message.emplace(std::vector<std::byte>(bytes.begin(), bytes.end()));
-  }
-  if (auto r = relay(network, input, output, ro, hooks, input_done); !r) {
-    reset(*stream);
-    return report(describe(r.error(), fmt::format("connection to {}", o.address)));
-  }
-  return exit_ok;
+  return relay_stdio(*stream, o, ro, hooks, [&] { reset(*stream); });
 }
 
 namespace {
