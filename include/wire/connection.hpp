@@ -182,6 +182,8 @@ class Connection final : private IoWatcher {
   bool tls_eof();
   bool tls_ready() const noexcept;
   void tls_end() noexcept;
+  bool tls_held() const noexcept;
+  void uring_tls_received(std::span<const std::byte> ciphertext);
   // The io_uring engine (uring_connection.cpp): completions instead of readiness.
   void uring_start();
   void uring_read_ready();
@@ -189,6 +191,7 @@ class Connection final : private IoWatcher {
   void uring_hold(std::span<const std::byte> bytes);
   void uring_deliver_held();
   void uring_stop_receiving() noexcept;
+  void uring_fin();
   void count_in(std::size_t n) noexcept;
   void uring_flush();
   void uring_stop() noexcept;

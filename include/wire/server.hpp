@@ -133,8 +133,7 @@ struct ServerOptions {
   std::function<void(std::error_code)> on_tls_reload{};
   /// The I/O engine (see IoEngine); an explicit io_uring on a kernel without what it needs
   /// makes create() fail with std::errc::function_not_supported. TLS (`tls`, or a proxy's TLS
-  /// to its target) runs on epoll for now: automatic then means epoll, and an explicit io_uring
-  /// fails with std::errc::operation_not_supported.
+  /// to its target) runs on either engine.
   IoEngine engine = IoEngine::automatic;
 };
 

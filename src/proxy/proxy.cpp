@@ -42,12 +42,6 @@ Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
     return fail(std::make_error_code(std::errc::invalid_argument));
   std::unique_ptr<Proxy> proxy(new Proxy);
   ServerOptions server = options.server;
-  // TLS to the target runs on the epoll engine only (see ServerOptions::engine).
-  if (options.target_tls) {
-    if (server.engine == IoEngine::io_uring)
-      return fail(std::make_error_code(std::errc::operation_not_supported));
-    server.engine = IoEngine::epoll;
-  }
   // splice(2) is driven by readiness: a session that can splice runs on epoll (zero-copy beats
   // io_uring's copies for a relay) unless io_uring was asked for, which then copies.
   if (detail::can_splice(options) && server.engine == IoEngine::automatic)

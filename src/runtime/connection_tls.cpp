@@ -1,6 +1,7 @@
-// Connection's TLS seam: the session (tls/tls_session.hpp) decrypts what read_once() received
-// before deliver() hands it to the handler, and encrypts what send() is given before send_raw()
-// writes or queues it. Raw reads and writes stay Connection's own, whatever engine does them.
+// Connection's TLS seam: the session (tls/tls_session.hpp) decrypts what read_once() (epoll) or
+// uring_received() (io_uring) received before deliver() hands it to the handler, and encrypts
+// what send() is given before send_raw() writes or queues it. Raw reads and writes stay
+// Connection's own, whatever engine does them.
 // On a TLS connection on_connect() comes after the handshake, which runs on the loop under
 // ServerOptions::tls_handshake_timeout; an accepted connection whose handshake fails never
 // reaches the handler (the worker reports it through ServerOptions::on_tls_failure).
@@ -165,6 +166,24 @@ bool Connection::tls_shutdown_write() {
   if (!tls_->handshake_done()) return false;  // tls_established() finishes it
   tls_->close_notify();
   return tls_output() && state_ == State::open;
+}
+
+// io_uring: ciphertext a receive brought. The session takes it even while reading is paused
+// (it holds it as uring_hold() holds plaintext, bounded the same way: by what the receive
+// fills before its cancel lands), and the handler sees it on resume (uring_read_ready()).
+void Connection::uring_tls_received(std::span<const std::byte> ciphertext) {
+  if (peer_closed_) return;  // after the peer's close_notify nothing more is its input
+  tls_->feed(ciphertext);
+  tls_input();  // the handshake goes on whether or not the handler reads, as on epoll
+  if (tls_held() && !reading()) {
+    readable_ = true;
+    uring_stop_receiving();
+  }
+}
+
+// io_uring: the session holds input the handler has not been shown (or a partial record).
+bool Connection::tls_held() const noexcept {
+  return tls_ && state_ == State::open && tls_->input_buffered();
 }
 
 // TCP ended (read returned 0). Without the peer's close_notify the stream may have been cut

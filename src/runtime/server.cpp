@@ -118,13 +118,6 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options,
   if (!valid) return fail(valid.error());
   std::unique_ptr<Server> server(new Server);
   server->engine_ = valid->engine == IoEngine::automatic ? default_engine() : valid->engine;
-  // The TLS session is wired into the epoll engine's read and send paths only: automatic picks
-  // epoll for a TLS server, and an explicit io_uring is refused rather than run in the clear.
-  if (valid->tls) {
-    if (valid->engine == IoEngine::io_uring)
-      return fail(std::make_error_code(std::errc::operation_not_supported));
-    server->engine_ = IoEngine::epoll;
-  }
   if (server->engine_ == IoEngine::io_uring && !detail::uring_supported())
     return fail(std::make_error_code(std::errc::function_not_supported));
   server->shared_ = std::make_unique<detail::Shared>(*valid);

@@ -23,6 +23,10 @@ void Connection::uring_start() {
 void Connection::uring_received(std::span<const std::byte> bytes) {
   touch();
   if (state_ != State::open) return;  // closing: read and discarded
+  if (tls_) {  // ciphertext: the session takes it (connection_tls.cpp)
+    uring_tls_received(bytes);
+    return;
+  }
   const auto& o = worker_.options();
   while (!bytes.empty()) {
     if (!reading()) {  // paused meanwhile: kept for later
@@ -85,7 +89,7 @@ void Connection::uring_read_ready() {
   readable_ = false;
   const auto more_to_read = [&] { return !u.receiving && !u.end_of_file; };
   if (!reading()) {
-    readable_ = u.unseen || more_to_read();
+    readable_ = u.unseen || tls_held() || more_to_read();
     return;
   }
   if (u.unseen) {
@@ -93,9 +97,17 @@ void Connection::uring_read_ready() {
     if (state_ == State::closed) return;
     if (u.unseen) return;  // paused again: resuming calls us again
   }
+  if (tls_held()) {  // TLS: ciphertext the session took while paused goes first
+    tls_input();
+    if (state_ == State::closed) return;
+    if (tls_held() && !reading()) {
+      readable_ = true;  // paused again: resuming calls us again
+      return;
+    }
+  }
   // The FIN came after bytes held while paused: it counts once they are delivered.
   if (u.end_of_file) {
-    if (!peer_closed_) on_peer_closed();
+    uring_fin();
     return;
   }
   if (!reading()) {
@@ -104,6 +116,14 @@ void Connection::uring_read_ready() {
   }
   // Still armed while a cancel is in flight: its completion calls us again.
   if (!u.receiving) u.arm_receive();
+}
+
+// The peer's FIN, once every byte before it was shown. On TLS it is the end only after
+// close_notify (which ended the input already); without one it is a truncation (tls_eof()).
+void Connection::uring_fin() {
+  if (peer_closed_) return;
+  if (tls_ && tls_eof()) return;
+  on_peer_closed();
 }
 
 // Bytes count as received when on_data first sees them, as on epoll (held ones discarded by a
@@ -189,12 +209,12 @@ void UringIo::received(int result, std::uint32_t flags) {
   if (c.state_ != Connection::State::closed) {
     if (result == 0) {  // end of file; the multishot receive ends with it
       end_of_file = true;
-      if (unseen) {  // after the bytes held while paused, not before them
+      if (unseen || c.tls_held()) {  // after the bytes held while paused, not before them
         c.readable_ = true;
         if (c.reading()) c.worker_.retry_read(&c);
       } else {
         c.readable_ = false;
-        c.on_peer_closed();
+        c.uring_fin();
       }
     } else if (result < 0 && result != -ENOBUFS && result != -ECANCELED &&
                result != -EINTR && result != -EAGAIN) {

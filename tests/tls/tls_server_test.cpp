@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -87,6 +88,10 @@ Running start(ServerOptions o, HandlerFactory factory, Failures* failures = null
   if (failures) o.on_tls_failure = [failures](const Endpoint&, std::error_code why) { failures->add(why); };
   auto s = Server::create(o, std::move(factory));
   EXPECT_TRUE(s) << s.error().message();
+  // A TLS server takes the automatic engine as a plaintext one does (it once fell back to epoll).
+  if (o.engine == IoEngine::automatic) {
+    EXPECT_EQ((*s)->engine(), default_engine());
+  }
   EXPECT_TRUE((*s)->start());
   Endpoint at = *(*s)->tcp_endpoint();
   return {std::move(*s), at};
@@ -390,6 +395,135 @@ TEST(TlsServer, AClientContextIsRefused) {
   auto s = Server::create(o, services::echo());
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error(), std::errc::invalid_argument);
+}
+
+// ---- both engines -----------------------------------------------------------------------------
+
+// True if this kernel runs the io_uring engine (an explicit io_uring server can be made).
+bool uring_here() {
+  ServerOptions o;
+  o.tcp = Endpoint::loopback(Family::v4, 0);
+  o.engine = IoEngine::io_uring;
+  auto s = Server::create(o, services::echo());
+  return s || s.error() != std::errc::function_not_supported;
+}
+
+// ctest runs this file once per engine (WIRE_ENGINE=epoll, then io_uring): each copy must run
+// TLS on the engine it names, not on a fallback.
+TEST(TlsServer, RunsOnTheEngineItsEnvironmentNames) {
+  const char* named = std::getenv("WIRE_ENGINE");
+  if (!named) GTEST_SKIP() << "WIRE_ENGINE is not set (ctest sets it)";
+  if (std::string_view(named) == "io_uring" && !uring_here())
+    GTEST_SKIP() << "io_uring engine not supported by this kernel";
+  auto running = start({}, services::echo());
+  EXPECT_EQ(to_string(running.server->engine()), std::string_view(named));
+}
+
+class TlsOnEngine : public testing::TestWithParam<IoEngine> {};
+
+// An explicit engine with TLS serves it: io_uring was refused (operation_not_supported) while
+// the session was fed from epoll's reads only.
+TEST_P(TlsOnEngine, TheEngineAskedForServesTls) {
+  if (GetParam() == IoEngine::io_uring && !uring_here())
+    GTEST_SKIP() << "io_uring engine not supported by this kernel";
+  ServerOptions o;
+  o.engine = GetParam();
+  o.threads = 1;
+  o.tcp = Endpoint::loopback(Family::v4, 0);
+  o.tls = server_context();
+  auto server = Server::create(o, services::echo());
+  ASSERT_TRUE(server) << server.error().message();
+  EXPECT_EQ((*server)->engine(), GetParam());
+  ASSERT_TRUE((*server)->start());
+  auto tls = tls_to(*(*server)->tcp_endpoint());
+  ASSERT_TRUE(tls) << tls.error().message();
+  ASSERT_TRUE(tls->send_all(std::string_view("over TLS")));
+  ASSERT_TRUE(tls->shutdown_write());
+  auto echoed = read_to_end(*tls);
+  ASSERT_TRUE(echoed) << echoed.error().message();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(echoed->data()), echoed->size()),
+            "over TLS");
+}
+
+std::string engine_name(const testing::TestParamInfo<IoEngine>& param) {
+  return std::string(to_string(param.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, TlsOnEngine,
+                         testing::Values(IoEngine::epoll, IoEngine::io_uring), engine_name);
+
+// Consumes everything, but pauses reading after each on_data and resumes 2 ms later, so the
+// peer's records and its end arrive while reading is paused (on io_uring: taken by a receive
+// and held in the session until the resume).
+class PausingReader final : public Handler {
+ public:
+  PausingReader(std::shared_ptr<Failures> ends, std::shared_ptr<std::atomic<std::size_t>> bytes)
+      : ends_(std::move(ends)), bytes_(std::move(bytes)) {}
+  void on_data(Connection& c, Input& in) override {
+    *bytes_ += in.size();
+    in.consume_all();
+    c.pause_reading();
+    timer_ = c.loop().run_after(2ms, [this, &c] {
+      timer_ = 0;
+      c.resume_reading();
+    });
+  }
+  void on_peer_shutdown(Connection& c) override {
+    ends_->add(make_error_code(errc::connection_closed));  // the clean end
+    c.close();
+  }
+  void on_close(Connection& c, std::error_code why) override {
+    if (timer_) c.loop().cancel(std::exchange(timer_, 0));
+    ends_->add(why);
+  }
+
+ private:
+  std::shared_ptr<Failures> ends_;
+  std::shared_ptr<std::atomic<std::size_t>> bytes_;
+  EventLoop::TimerId timer_ = 0;
+};
+
+struct Paused {
+  std::shared_ptr<Failures> ends = std::make_shared<Failures>();
+  std::shared_ptr<std::atomic<std::size_t>> bytes = std::make_shared<std::atomic<std::size_t>>(0);
+  Running running;
+};
+
+Paused start_pausing() {
+  Paused p;
+  ServerOptions o;
+  o.threads = 1;
+  p.running = start(o, [ends = p.ends, bytes = p.bytes](EventLoop&) {
+    return std::make_unique<PausingReader>(ends, bytes);
+  });
+  return p;
+}
+
+TEST(TlsServer, CloseNotifyWhilePausedEndsCleanlyAfterEveryByte) {
+  auto p = start_pausing();
+  auto tls = tls_to(p.running.at);
+  ASSERT_TRUE(tls) << tls.error().message();
+  const auto data = pattern(512 * 1024, 3);
+  ASSERT_TRUE(tls->send_all(data));
+  ASSERT_TRUE(tls->shutdown_write());  // close_notify, then FIN
+  auto seen = p.ends->wait_for(2);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], errc::connection_closed) << seen[0].message();  // on_peer_shutdown
+  EXPECT_FALSE(seen[1]) << seen[1].message();
+  EXPECT_EQ(p.bytes->load(), data.size());
+}
+
+TEST(TlsServer, FinWithoutCloseNotifyWhilePausedIsAnErrorAfterEveryByte) {
+  auto p = start_pausing();
+  auto tls = tls_to(p.running.at);
+  ASSERT_TRUE(tls) << tls.error().message();
+  const auto data = pattern(512 * 1024, 5);
+  ASSERT_TRUE(tls->send_all(data));
+  ASSERT_TRUE(tls->tcp().shutdown_write());  // FIN, no close_notify
+  auto seen = p.ends->wait_for(1);
+  ASSERT_EQ(seen.size(), 1u) << "on_peer_shutdown called: a truncation taken for an end";
+  EXPECT_TRUE(is_tls_error(seen[0])) << seen[0].message();
+  EXPECT_EQ(p.bytes->load(), data.size()) << "the FIN overtook bytes before it";
 }
 
 }  // namespace
