@@ -13,7 +13,10 @@ sendfile), one side changed at a time: iperf3 into iperf3, wire's sender into ip
 iperf3's sender into wire's receiver (`wire serve discard`) and wire into wire, each with and
 without sendfile/-Z. The harness speaks iperf3's control protocol for the side that is not
 iperf3 (see Iperf3Control). UDP receive is compared with sockperf (throughput mode) and latency
-with sockperf ping-pong against `wire serve sockperf` and `sockperf server`.
+with sockperf ping-pong against `wire serve sockperf` and `sockperf server`. TLS (the `tls-`
+scenarios): `wire serve --tls` beside socat OPENSSL-LISTEN and `openssl s_server`, all driven by
+`wire bench --tls` with the same TLS 1.3 suite (TLS_CONF), `openssl s_time` as a second client
+for handshakes, and TLS bulk as a share of min(plaintext bulk, `openssl speed` AES-128-GCM).
 
 Output: a table on stdout (<= 100 columns) with the ratios, and build/bench/<time>.json and
 <time>.svg (with latest.json and latest.svg beside them): never tracked files. A snapshot worth
@@ -967,7 +970,7 @@ def chart(table, path, doc):
     terminal = "pngcairo" if path.endswith(".png") else "svg dynamic"
     script = [f'set terminal {terminal} size {cols * 330},{rows * 300 + 70} font "sans,10"',
               f'set output "{path}"', "set style fill solid 0.9 border rgb 'black'",
-              "set boxwidth 0.7", "set grid ytics", "unset key", "set xtics rotate by -30 scale 0 font ',9'",
+              "set boxwidth 0.7", "set grid ytics", "unset key", "set xtics rotate by -30 scale 0 font ',9' noenhanced",
               "set yrange [0:*]",
               f'set multiplot layout {rows},{cols} title "{title}" font ",11"']
     for n, (s, cells) in enumerate(panels):
