@@ -918,8 +918,8 @@ def tls_limit(table, aes_gcm_gbit):
 def print_tls_limit(limit):
     if not limit:
         return
-    print(f"\nTLS bulk limit here: {fmt(limit['limit_gbit_s'], 2)} Gbit/s = min(plaintext bulk "
-          f"{fmt(limit['plaintext_gbit_s'], 2)}, openssl speed aes-128-gcm one core "
+    print(f"\nTLS bulk limit: {fmt(limit['limit_gbit_s'], 2)} Gbit/s = min(plaintext bulk "
+          f"{fmt(limit['plaintext_gbit_s'], 2)}, openssl speed aes-128-gcm 1 core "
           f"{fmt(limit['aes_128_gcm_gbit_s'], 2)})")
     print("  share of it: " + ", ".join(f"{c} {100 * v:.0f} %" for c, v in limit["share"].items()))
 
