@@ -270,6 +270,7 @@ class ConnectWorker {
   bool start(Slot& s, std::uint64_t tag) {
     s = Slot();
     for (int attempt = 0; attempt < 3; ++attempt) {
+      const std::uint64_t began = now_ns();  // the latency is connect + handshake
       Socket sock(::socket(peer_.domain(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
       // Each flight leaves at once (Finished, then close_notify), as s_client and s_time do.
       const int on = 1;
@@ -279,7 +280,7 @@ class ConnectWorker {
         auto tls = TlsStream::client(TcpStream(std::move(sock)), *o_.tls_context, o_.tls_server_name);
         if (tls) {
           s.tls = std::move(*tls);
-          s.started = now_ns();
+          s.started = began;
           // The ClientHello goes out once the connect completes (writable).
           set_events(s, EPOLLOUT, tag);
           return true;
