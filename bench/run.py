@@ -310,10 +310,12 @@ class Bench:
             else:
                 log(f"bench: {path} missing (peer not built); skipped")
         # The coroutine echo server (wire::serve, issue 11) with the options `wire serve` uses:
-        # the same Connection core as the Handler row "wire", so the two rows differ only in style.
+        # the same Connection core and the same engine (epoll) as the Handler row "wire", so the
+        # two rows differ only in style.
         coro = os.path.join(peers, "coro_echo")
         if os.path.exists(coro):
-            self.servers["wire-coro"] = Server("wire-coro", [coro, "coro", "0", "1"], port_of_coro_echo)
+            self.servers["wire-coro"] = Server("wire-coro", [coro, "coro", "0", "1", "epoll"],
+                                               port_of_coro_echo)
             self.echo_peers.insert(1, "wire-coro")
         else:
             log(f"bench: {coro} missing; no coroutine row")
