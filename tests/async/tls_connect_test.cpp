@@ -22,6 +22,7 @@
 #include "wire/async_stream.hpp"
 #include "wire/server.hpp"
 #include "wire/services.hpp"
+#include "wire/stream_server.hpp"
 #include "wire/task_group.hpp"
 #include "wire/tcp.hpp"
 #include "wire/timer.hpp"
@@ -452,6 +453,63 @@ TEST(TlsConnect, CloseNotifyIsACleanEnd) {
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->got, 5u);
   EXPECT_FALSE(r->error) << r->error.message();
+}
+
+// ---- from a coroutine server's session -------------------------------------------------------
+
+// A gateway session: dials the TLS echo server at `target`, relays one line and tells its own
+// client what happened.
+Task<void> gateway(Stream client, std::string target) {
+  std::string report;
+  auto out = co_await wire::connect(target, {.timeout = 10s, .tls = &trusted()});
+  if (!out) {
+    report = "refused: " + out.error().message() + "\n";
+  } else {
+    std::string back(5, '\0');
+    auto sent = co_await out->write_all(std::string_view("ping\n"), 10s);
+    auto got = sent ? co_await out->read_exact(std::as_writable_bytes(std::span(back)), 10s)
+                    : wire::fail(sent.error());
+    report = got ? "relayed: " + back : "failed: " + got.error().message() + "\n";
+  }
+  (void)co_await client.write_all(std::string_view(report), 10s);
+}
+
+// The session dials on its own loop's runtime. On epoll the TLS connect works; on io_uring it is
+// refused (operation_not_supported) until the TLS session is fed from io_uring completions, and
+// never goes out in the clear.
+void expect_gateway(wire::IoEngine engine) {
+  TlsEchoServer target;
+  wire::ServerOptions o;
+  o.tcp = Endpoint::loopback(wire::Family::v4, 0);
+  o.threads = 1;
+  o.engine = engine;
+  const std::string address = "localhost:" + std::to_string(target.at.port());
+  auto server = wire::serve(o, [address](Stream s) { return gateway(std::move(s), address); });
+  ASSERT_TRUE(server) << server.error().message();
+  ASSERT_TRUE((*server)->start());
+  std::string line;
+  {
+    auto client = wire::TcpStream::connect(*(*server)->tcp_endpoint()).value();
+    char c = 0;
+    while (line.size() < 200) {
+      auto n = client.receive(std::as_writable_bytes(std::span(&c, 1)));
+      if (!n || *n == 0 || c == '\n') break;
+      line += c;
+    }
+  }  // closed before the shutdown: the session's FIN is answered, not left to linger
+  if (engine == wire::IoEngine::io_uring && line.starts_with("refused"))
+    EXPECT_EQ(line, "refused: " + std::make_error_code(std::errc::operation_not_supported).message());
+  else
+    EXPECT_EQ(line, "relayed: ping");
+  (*server)->shutdown();
+  (void)(*server)->wait();
+}
+
+TEST(TlsConnect, FromACoroutineServerSessionOnEpoll) { expect_gateway(wire::IoEngine::epoll); }
+
+TEST(TlsConnect, FromACoroutineServerSessionOnIoUring) {
+  if (wire::default_engine() != wire::IoEngine::io_uring) GTEST_SKIP() << "no io_uring here";
+  expect_gateway(wire::IoEngine::io_uring);
 }
 
 }  // namespace
