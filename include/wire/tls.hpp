@@ -2,7 +2,8 @@
 /// @file
 /// TLS over TCP, on OpenSSL 3: TlsContext is the configuration (trust, certificates, ALPN) shared
 /// by many connections; TlsStream is one encrypted connection over a TcpStream, with the same
-/// calls and the same Result<T> error model as TcpStream.
+/// calls and the same Result<T> error model as TcpStream. (Coroutine clients pass a context in
+/// DialOptions::tls, async_stream.hpp; servers in ServerOptions::tls, server.hpp.)
 ///
 /// Errors from TLS have their own category, tls_category(): the message is OpenSSL's reason text,
 /// with the certificate verification result when that is why the handshake failed, e.g.
