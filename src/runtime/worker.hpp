@@ -148,6 +148,8 @@ class Worker {
   Counters& counters() noexcept { return counters_; }
   /// The loop's read buffer, shared by its connections (one read at a time).
   std::span<std::byte> read_buffer() noexcept { return {read_buffer_.get(), read_size_}; }
+  // The larger read of a connection whose last read filled read_size (a bulk stream).
+  std::span<std::byte> bulk_read_buffer() noexcept { return {read_buffer_.get(), bulk_read_size_}; }
 
   /// Stops accepting and receiving, drains connections, then stops the loop. Loop thread.
   void begin_shutdown();
@@ -202,6 +204,7 @@ class Worker {
   std::unique_ptr<Handler> handler_;
   Counters counters_;
   std::size_t read_size_;
+  std::size_t bulk_read_size_;  // see bulk_read_size() in worker.cpp
   std::unique_ptr<std::byte[]> read_buffer_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;  // one per listening socket
   bool accepting_ = false;
