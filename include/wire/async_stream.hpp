@@ -2,8 +2,9 @@
 /// @file
 /// Stream: one TCP connection for coroutines, on the same Connection core as Handler servers
 /// (so the same limits, backpressure, idle timeout and drain apply). connect() opens one from
-/// a name or addresses under one overall deadline; serve() (coroutine_server.hpp) hands
-/// accepted ones to a coroutine.
+/// a name or addresses under one overall deadline, optionally as a TLS client (DialOptions::
+/// tls: the handshake runs inside that deadline, and the stream then reads and writes
+/// plaintext); serve() (coroutine_server.hpp) hands accepted ones to a coroutine.
 ///
 /// Every operation takes a timeout (zero: none of its own) and also ends when the task's scope
 /// is cancelled. An operation that ends early reports timed_out or the scope's reason, and
@@ -22,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include "wire/async_wait.hpp"
@@ -30,6 +32,7 @@
 #include "wire/framing.hpp"
 #include "wire/socket.hpp"
 #include "wire/task.hpp"
+#include "wire/tls.hpp"
 
 namespace wire {
 
@@ -166,7 +169,8 @@ class Stream {
                          std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) noexcept {
     return write_all(as_bytes(text), timeout);
   }
-  /// FIN after the queued output; reading goes on. Fails if the connection is gone.
+  /// FIN after the queued output (on TLS, close_notify first); reading goes on. Fails if the
+  /// connection is gone.
   [[nodiscard]] Result<void> shutdown_write() noexcept;
   /// Orderly close now (queued output, then FIN); the stream is then empty.
   void close() noexcept;
@@ -177,6 +181,10 @@ class Stream {
   bool is_open() const noexcept;
   /// The remote address (empty Endpoint if none).
   Endpoint peer() const noexcept;
+  /// True if the stream is TLS (DialOptions::tls, or a server with ServerOptions::tls).
+  bool tls() const noexcept;
+  /// What the TLS handshake agreed on: protocol, cipher, ALPN, peer subject (empty without TLS).
+  TlsSessionInfo tls_info() const;
   /// Bytes the last operation that failed had moved before it failed.
   std::size_t partial() const noexcept;
   /// The Connection underneath (for its counters; do not close it behind the stream's back).
@@ -189,15 +197,33 @@ class Stream {
   std::unique_ptr<detail::StreamState> state_;
 };
 
-/// How connect() bounds its work.
+/// How connect() bounds its work and whether it speaks TLS. Trivially destructible on purpose,
+/// so the fields that name TLS things are views (see the static_assert below).
 struct DialOptions {
-  /// One deadline for resolving and for every candidate address together (not one each).
+  /// One deadline for resolving, every candidate address and the TLS handshake together (not
+  /// one each). The handshake is also bounded by the loop runtime's
+  /// ServerOptions::tls_handshake_timeout (10 s for wire::run()).
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
+  /// A client context (TlsContext::client()) to speak TLS: connect() returns once the handshake
+  /// has completed, and the stream then reads and writes plaintext. Verification, a client
+  /// certificate and ALPN come from the context; a failed handshake is an error in
+  /// tls_category() with OpenSSL's reason. Null: plain TCP. Like Asio's ssl::context&, it must
+  /// outlive the connect() (not the stream: each session keeps what it needs).
+  const TlsContext* tls = nullptr;
+  /// The name sent in SNI that the server's certificate must match; it must outlive the
+  /// connect(). Empty: the host of the address text given to connect() ("example.com" of
+  /// "example.com:443"), or, for an Endpoint or ":port", the address connected to
+  /// ("127.0.0.1"), so the check is never skipped unless the context is insecure.
+  std::string_view server_name = {};
 };
+// GCC 12 destroys a braced temporary passed to a coroutine inside co_await twice
+// (`co_await connect(a, {.tls = ...})`): harmless only while destroying one does nothing.
+static_assert(std::is_trivially_destructible_v<DialOptions>);
 
 /// Connects to "host:port" (resolved off the loop; numeric text needs no lookup), trying every
 /// candidate in turn within one overall deadline. Needs a connection runtime on the task's
-/// loop: wire::run() makes one, coroutine servers have one.
+/// loop: wire::run() makes one, coroutine servers have one (TLS from a coroutine server's
+/// session needs it on the epoll engine for now: operation_not_supported on io_uring).
 Task<Result<Stream>> connect(std::string address, DialOptions options = {});
 /// Connects to the first of `candidates` that answers, within one overall deadline.
 Task<Result<Stream>> connect(std::vector<Endpoint> candidates, DialOptions options = {});

@@ -2,7 +2,8 @@
 /// @file
 /// TLS over TCP, on OpenSSL 3: TlsContext is the configuration (trust, certificates, ALPN) shared
 /// by many connections; TlsStream is one encrypted connection over a TcpStream, with the same
-/// calls and the same Result<T> error model as TcpStream.
+/// calls and the same Result<T> error model as TcpStream. (Coroutine clients pass a context in
+/// DialOptions::tls, async_stream.hpp; servers in ServerOptions::tls, server.hpp.)
 ///
 /// Errors from TLS have their own category, tls_category(): the message is OpenSSL's reason text,
 /// with the certificate verification result when that is why the handshake failed, e.g.
@@ -35,14 +36,14 @@ inline bool is_tls_error(std::error_code ec) noexcept { return ec.category() == 
 /// How a TLS client trusts and presents itself.
 struct TlsClientOptions {
   /// PEM file of trusted CA certificates; with ca_dir both empty, the system's CA store.
-  std::string ca_file;
+  std::string ca_file{};
   /// Directory of hashed CA certificates (c_rehash layout).
-  std::string ca_dir;
+  std::string ca_dir{};
   /// Client certificate chain (PEM) and its private key, for servers that ask for one.
-  std::string cert_file;
-  std::string key_file;  ///< the client certificate's private key (PEM)
+  std::string cert_file{};
+  std::string key_file{};  ///< the client certificate's private key (PEM)
   /// Protocols to offer by ALPN, most preferred first (e.g. {"h2", "http/1.1"}).
-  std::vector<std::string> alpn;
+  std::vector<std::string> alpn{};
   /// Skip certificate and host name verification. Only by this explicit option: anyone on the
   /// path can then read and change the traffic.
   bool insecure = false;
@@ -50,14 +51,14 @@ struct TlsClientOptions {
 
 /// How a TLS server presents itself and, optionally, checks its clients.
 struct TlsServerOptions {
-  std::string cert_file;  ///< certificate chain (PEM), leaf first
-  std::string key_file;   ///< its private key (PEM)
+  std::string cert_file{};  ///< certificate chain (PEM), leaf first
+  std::string key_file{};   ///< its private key (PEM)
   /// CA certificates (PEM) that client certificates must chain to (with verify_client).
-  std::string ca_file;
+  std::string ca_file{};
   /// Require a client certificate signed by ca_file; a client without one is refused.
   bool verify_client = false;
   /// Protocols the server accepts by ALPN, in its order of preference.
-  std::vector<std::string> alpn;
+  std::vector<std::string> alpn{};
 };
 
 /// A TLS configuration: trust store, certificates, ALPN. Cheap to copy (a shared handle); one

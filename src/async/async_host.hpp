@@ -5,6 +5,7 @@
 // on_shutdown and on_close to the operations waiting on it. Loop thread only.
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <unordered_set>
 
 #include "wire/async_stream.hpp"
@@ -80,11 +81,12 @@ class AsyncHost final : public Handler {
   std::unordered_set<void*> sessions_;         // live session frames, for tear-down
 };
 
-/// Waits for one outbound connection to be established.
+/// Waits for one outbound connection to be established (with `tls`, its handshake done).
 class ConnectWait final : IoWait {
  public:
-  explicit ConnectWait(const Endpoint& to, std::chrono::milliseconds timeout) noexcept
-      : to_(to), timeout_(timeout) {}
+  ConnectWait(const Endpoint& to, std::chrono::milliseconds timeout,
+              const TlsContext* tls = nullptr, std::string_view server_name = {}) noexcept
+      : to_(to), timeout_(timeout), tls_(tls), server_name_(server_name) {}
   ~ConnectWait();
   bool await_ready() const noexcept { return false; }
   template <class P>
@@ -103,6 +105,8 @@ class ConnectWait final : IoWait {
 
   Endpoint to_;
   std::chrono::milliseconds timeout_;
+  const TlsContext* tls_;         // a TLS client context, or null (outlives the await)
+  std::string_view server_name_;  // SNI and the name checked (outlives the await)
   std::unique_ptr<StreamState> state_;
 };
 

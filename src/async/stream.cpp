@@ -217,6 +217,12 @@ std::size_t Stream::partial() const noexcept { return state_ ? state_->partial :
 
 Connection* Stream::connection() const noexcept { return state_ ? state_->conn : nullptr; }
 
+bool Stream::tls() const noexcept { return state_ && state_->conn && state_->conn->tls(); }
+
+TlsSessionInfo Stream::tls_info() const {
+  return state_ && state_->conn ? state_->conn->tls_info() : TlsSessionInfo{};
+}
+
 Task<Result<std::optional<Message>>> Stream::read_message(Decoder& decoder,
                                                           std::chrono::milliseconds timeout) {
   using Clock = EventLoop::Clock;
@@ -252,11 +258,27 @@ bool ConnectWait::start(PromiseBase& p, std::coroutine_handle<> h) {
   }
   AsyncHost& host = *p.host;
   if (!arm(p, h, timeout_)) return false;
+  // The TLS session sits on the epoll engine's read path only (as for TLS servers).
+  if (tls_ && host.worker().ring()) {
+    error_ = std::make_error_code(std::errc::operation_not_supported);
+    (void)disarm();
+    return false;
+  }
   auto c = host.worker().connect(to_, std::chrono::milliseconds(0));  // the wait has the deadline
   if (!c) {
     error_ = c.error();
     (void)disarm();
     return false;
+  }
+  // With TLS, on_connect (established()) waits for the handshake too, under our deadline. (A
+  // connection that already failed is not open: its on_close brings the reason.)
+  if (tls_ && (*c)->is_open()) {
+    if (auto started = (*c)->start_tls(*tls_, server_name_); !started) {
+      error_ = started.error();
+      (*c)->abort(error_);
+      (void)disarm();
+      return false;
+    }
   }
   state_ = std::make_unique<StreamState>(**c, host);
   (*c)->context = state_.get();
@@ -300,18 +322,31 @@ Result<Stream> ConnectWait::await_resume() {
 
 }  // namespace detail
 
+namespace {
+
+// A TLS connect to `to` checks the name given, or the address itself when none was.
+std::string name_for(const DialOptions& options, const Endpoint& to) {
+  if (!options.tls) return {};
+  return options.server_name.empty() ? to.host() : std::string(options.server_name);
+}
+
+}  // namespace
+
 Task<Result<Stream>> connect(std::vector<Endpoint> candidates, DialOptions options) {
   using Clock = EventLoop::Clock;
   const bool bounded = options.timeout.count() > 0;
   const auto deadline = Clock::now() + options.timeout;
   std::error_code last = make_error_code(errc::no_address);
+  if (options.tls && options.tls->is_server())  // a server context cannot start a handshake
+    co_return fail(std::make_error_code(std::errc::invalid_argument));
   for (const Endpoint& to : candidates) {
     std::chrono::milliseconds left{0};
     if (bounded) {
       left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) co_return fail(std::make_error_code(std::errc::timed_out));
     }
-    auto stream = co_await detail::ConnectWait(to, left);
+    const std::string name = name_for(options, to);
+    auto stream = co_await detail::ConnectWait(to, left, options.tls, name);
     if (stream) co_return stream;
     last = stream.error();
     // Out of time, or cancelled: the other candidates get no time of their own.
@@ -327,6 +362,11 @@ Task<Result<Stream>> connect(Endpoint to, DialOptions options) {
 Task<Result<Stream>> connect(std::string address, DialOptions options) {
   using Clock = EventLoop::Clock;
   const auto start = Clock::now();
+  std::string name;  // the name connected to, not its address (lives across the connect)
+  if (options.tls && options.server_name.empty()) {
+    if (auto hp = split_host_port(address); hp) name = hp->host;
+    options.server_name = name;
+  }
   auto candidates = co_await async_resolve(std::move(address), options.timeout);
   if (!candidates) co_return fail(candidates.error());
   if (options.timeout.count() > 0) {

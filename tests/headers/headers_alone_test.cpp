@@ -22,9 +22,15 @@ TEST(Headers, EachCompilesAloneAndOptionsTakeDesignatedInitializers) {
   wire::ConnectOptions connect{.timeout = 1s};
   wire::ProxyOptions proxy{.target = wire::Endpoint::loopback(wire::Family::v4, 1)};
   wire::MessageServerOptions messages{.codec = wire::Codec::lines()};
+  wire::TlsClientOptions tls_client{.ca_file = "ca.pem"};
+  wire::TlsServerOptions tls_server{.alpn = {"h2"}};
+  wire::DialOptions tls_dial{.server_name = "example.com"};
   EXPECT_EQ(server.threads, 1u);
   EXPECT_EQ(connect.timeout, 1s);
   EXPECT_EQ(proxy.target.port(), 1);
+  EXPECT_FALSE(tls_client.insecure);
+  EXPECT_FALSE(tls_server.verify_client);
+  EXPECT_EQ(tls_dial.timeout, std::chrono::seconds(10));
   (void)messages;
 }
 

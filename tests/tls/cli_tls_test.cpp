@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/listening_port.hpp"
 #include "support/process.hpp"
 #include "wire/tcp.hpp"
 #include "tls/certificates.hpp"
@@ -50,36 +51,6 @@ std::string sha256(const std::string& data) {
   std::string hex;
   for (unsigned i = 0; i < size; ++i) hex += fmt_hex(digest[i]);
   return hex;
-}
-
-// The port a child listens on, from its own socket descriptors matched against /proc/net/tcp
-// (for peers that do not print it: ncat -l with port 0, openssl s_server -quiet). 0 until it
-// listens; waits up to `timeout`.
-std::uint16_t listening_port(pid_t pid, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  do {
-    std::vector<std::string> inodes;
-    std::error_code ec;
-    for (const auto& entry :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
-      auto target = std::filesystem::read_symlink(entry.path(), ec).string();
-      if (target.rfind("socket:[", 0) == 0) inodes.push_back(target.substr(8, target.size() - 9));
-    }
-    std::ifstream table("/proc/net/tcp");
-    std::string line;
-    std::getline(table, line);  // header
-    while (std::getline(table, line)) {
-      std::istringstream fields(line);
-      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeouts, inode;
-      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
-          timeouts >> inode;
-      if (state == "0A" && std::find(inodes.begin(), inodes.end(), inode) != inodes.end())
-        return static_cast<std::uint16_t>(std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
-    }
-    pollfd none{-1, 0, 0};
-    ::poll(&none, 0, 20);  // nothing to wait on but the peer's listen(2); bounded by `deadline`
-  } while (std::chrono::steady_clock::now() < deadline);
-  return 0;
 }
 
 // Feeds `data` to the child's stdin (kept open) and collects `expected` bytes of its stdout.

@@ -4,12 +4,15 @@
 Usage: tutorial_test.py SOURCE_DIR NAME=PROGRAM...
 (a) every ```cpp block must be preceded by `<!-- example: examples/NAME.cpp -->` and equal that
     file (whole, or the region between `// [tutorial:TAG]` lines when named `FILE#TAG`);
-(b) every program passed in runs within a time bound, exits 0 and prints its key line.
+(b) every program passed in runs within a time bound, exits 0 and prints its key line. The TLS
+    examples (tls_*) get a directory of certificates made by tests/tls/make_certs.sh as their
+    argument, as the tutorial tells its reader to make them.
 """
 import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 
 # The line each example must print (a regular expression searched in its stdout).
 KEY_LINES = {
@@ -21,6 +24,9 @@ KEY_LINES = {
     "tcp_request": r"reply: HELLO, WIRE",
     "kv_server": r"GET answer -> 42",
     "udp_retry": r"answer: ping",
+    "tls_client": r"as localhost, over TLSv1\.3: hello over TLS",
+    "tls_server": r"TLS client served: HELLO, TLS",
+    "tls_peers": r"20 of 20 TLS peers echoed: ok",
 }
 
 # Run by tests/cli/examples_test.cpp already (fixed ports 8888/8000: not run twice at once).
@@ -58,9 +64,9 @@ def check_blocks(source):
     return failures, {pathlib.Path(n.partition('#')[0]).stem for n, _ in blocks}
 
 
-def run(name, program):
+def run(name, program, args):
     try:
-        done = subprocess.run([program], capture_output=True, text=True, timeout=20)
+        done = subprocess.run([program, *args], capture_output=True, text=True, timeout=20)
     except subprocess.TimeoutExpired:
         return [f"{name}: did not exit within 20 s"]
     print(f"{name}: exit {done.returncode}: {done.stdout.strip()}")
@@ -78,8 +84,11 @@ def main():
     failures, quoted = check_blocks(source)
     for name in sorted(quoted - programs.keys() - RUN_ELSEWHERE):
         failures.append(f"examples/{name}.cpp is quoted but not run (add it to CMakeLists.txt)")
-    for name, program in programs.items():
-        failures += run(name, program)
+    with tempfile.TemporaryDirectory(prefix="wire-tutorial-") as certs:
+        subprocess.run([source / "tests" / "tls" / "make_certs.sh", certs], check=True,
+                       capture_output=True, timeout=60)
+        for name, program in programs.items():
+            failures += run(name, program, [certs] if name.startswith("tls_") else [])
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0
