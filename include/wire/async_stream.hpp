@@ -222,8 +222,7 @@ static_assert(std::is_trivially_destructible_v<DialOptions>);
 
 /// Connects to "host:port" (resolved off the loop; numeric text needs no lookup), trying every
 /// candidate in turn within one overall deadline. Needs a connection runtime on the task's
-/// loop: wire::run() makes one, coroutine servers have one (TLS from a coroutine server's
-/// session needs it on the epoll engine for now: operation_not_supported on io_uring).
+/// loop: wire::run() makes one, coroutine servers have one (on either engine, TLS included).
 Task<Result<Stream>> connect(std::string address, DialOptions options = {});
 /// Connects to the first of `candidates` that answers, within one overall deadline.
 Task<Result<Stream>> connect(std::vector<Endpoint> candidates, DialOptions options = {});

@@ -258,12 +258,6 @@ bool ConnectWait::start(PromiseBase& p, std::coroutine_handle<> h) {
   }
   AsyncHost& host = *p.host;
   if (!arm(p, h, timeout_)) return false;
-  // The TLS session sits on the epoll engine's read path only (as for TLS servers).
-  if (tls_ && host.worker().ring()) {
-    error_ = std::make_error_code(std::errc::operation_not_supported);
-    (void)disarm();
-    return false;
-  }
   auto c = host.worker().connect(to_, std::chrono::milliseconds(0));  // the wait has the deadline
   if (!c) {
     error_ = c.error();
