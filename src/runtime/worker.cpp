@@ -16,6 +16,17 @@ namespace wire::detail {
 
 using namespace std::chrono_literals;
 
+namespace {
+
+// Spare queue storage a busy worker keeps: the buffers a few busy connections swap (an output
+// queue just above the high-water mark holds about twice it, input held while paused up to the
+// 4 MiB of provided buffers), at most 16 MiB whatever the options; an idle sweep frees them.
+std::size_t spare_budget(const ServerOptions& o) {
+  return std::clamp<std::size_t>(16 * o.high_water, BufferPool::min_kept, std::size_t{16} << 20);
+}
+
+}  // namespace
+
 void ConnectionList::push_back(Connection* c) noexcept {
   c->prev_ = tail_;
   c->next_ = nullptr;
@@ -37,7 +48,8 @@ Worker::Worker(Shared& shared, std::unique_ptr<EventLoop> loop, UringPoller* rin
       loop_(owned_loop_.get()),
       ring_(ring),
       read_size_(shared.options.read_size),
-      read_buffer_(new std::byte[shared.options.read_size]) {
+      read_buffer_(new std::byte[shared.options.read_size]),
+      buffers_(spare_budget(shared.options)) {
   loop_->set_batch_end([this] { return batch_end(); });
 }
 
@@ -45,7 +57,8 @@ Worker::Worker(Shared& shared, EventLoop& loop)
     : shared_(shared),
       loop_(&loop),
       read_size_(shared.options.read_size),
-      read_buffer_(new std::byte[shared.options.read_size]) {
+      read_buffer_(new std::byte[shared.options.read_size]),
+      buffers_(spare_budget(shared.options)) {
   loop_->set_batch_end([this] { return batch_end(); });
   arm_sweep();  // lingering connections still need their timeout
 }
@@ -274,6 +287,7 @@ void Worker::sweep() {
     if (quiet(c) < o.linger_timeout) break;
     c->abort({});  // our output was all sent; the peer just never closed
   }
+  buffers_.trim();
   arm_sweep();
 }
 

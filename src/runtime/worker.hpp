@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/address_cap.hpp"
+#include "runtime/buffer_pool.hpp"
 #include "wire/byte_buffer.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
@@ -148,6 +149,8 @@ class Worker {
   Counters& counters() noexcept { return counters_; }
   /// The loop's read buffer, shared by its connections (one read at a time).
   std::span<std::byte> read_buffer() noexcept { return {read_buffer_.get(), read_size_}; }
+  /// Spare queue storage, shared by its connections' input and output buffers.
+  BufferPool& buffers() noexcept { return buffers_; }
 
   /// Stops accepting and receiving, drains connections, then stops the loop. Loop thread.
   void begin_shutdown();
@@ -203,6 +206,7 @@ class Worker {
   Counters counters_;
   std::size_t read_size_;
   std::unique_ptr<std::byte[]> read_buffer_;
+  BufferPool buffers_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;  // one per listening socket
   bool accepting_ = false;
   EventLoop::TimerId accept_timer_ = 0;
