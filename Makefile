@@ -54,9 +54,10 @@ docs: configure
 package: build
 	cmake --build $(BUILD) --target package
 
-# wire beside Asio, libuv, raw epoll, iperf3 and sockperf (bench/run.py): a table on stdout,
+# wire beside Asio, libuv, raw epoll, iperf3, sockperf and (TLS) socat and openssl s_server
+# (bench/run.py): a table on stdout,
 # build/bench/<time>.json and .svg (and latest.*), never tracked files; a run worth keeping is
-# copied to bench/results/<date>/ and cited from bench/RESULTS.md. bench takes about 16 minutes,
+# copied to bench/results/<date>/ and cited from bench/RESULTS.md. bench takes about 22 minutes,
 # bench-quick (one repetition, labelled as such) about one. BENCH_ARGS='--scenario tcp-bulk'
 # runs the matching scenarios only.
 BENCH_ARGS ?=

@@ -1,7 +1,8 @@
-// The echo server twice over, for `make bench`-style comparisons: `coro_echo coro PORT THREADS`
-// runs the coroutine session (wire::serve), `coro_echo handler PORT THREADS` the Handler one
-// (services::echo()), with the same ServerOptions. Prints "listening on ADDRESS"; stops on
-// SIGINT/SIGTERM.
+// The echo server twice over, for `make bench`-style comparisons: `coro_echo coro PORT THREADS
+// [ENGINE]` runs the coroutine session (wire::serve), `coro_echo handler PORT THREADS [ENGINE]`
+// the Handler one (services::echo()), with the same ServerOptions; ENGINE is epoll or io_uring
+// (default: the automatic choice), so a row compares styles on one engine. Prints "listening on
+// ADDRESS"; stops on SIGINT/SIGTERM.
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
@@ -23,8 +24,8 @@ wire::Task<void> echo(wire::Stream s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: coro_echo coro|handler PORT THREADS\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: coro_echo coro|handler PORT THREADS [epoll|io_uring]\n");
     return 2;
   }
   const std::string_view style = argv[1];
@@ -32,6 +33,12 @@ int main(int argc, char** argv) {
   o.tcp = wire::Endpoint::loopback(wire::Family::v4,
                                    static_cast<std::uint16_t>(std::atoi(argv[2])));
   o.threads = static_cast<unsigned>(std::atoi(argv[3]));
+  if (argc == 5) {
+    const std::string_view engine = argv[4];
+    if (engine != "epoll" && engine != "io_uring")
+      return std::fprintf(stderr, "coro_echo: engine is epoll or io_uring\n"), 2;
+    o.engine = engine == "epoll" ? wire::IoEngine::epoll : wire::IoEngine::io_uring;
+  }
   auto server = style == "coro" ? wire::serve(o, echo)
                                 : wire::Server::create(o, wire::services::echo());
   if (!server) return std::fprintf(stderr, "coro_echo: %s\n", server.error().message().c_str()), 1;

@@ -13,7 +13,10 @@ sendfile), one side changed at a time: iperf3 into iperf3, wire's sender into ip
 iperf3's sender into wire's receiver (`wire serve discard`) and wire into wire, each with and
 without sendfile/-Z. The harness speaks iperf3's control protocol for the side that is not
 iperf3 (see Iperf3Control). UDP receive is compared with sockperf (throughput mode) and latency
-with sockperf ping-pong against `wire serve sockperf` and `sockperf server`.
+with sockperf ping-pong against `wire serve sockperf` and `sockperf server`. TLS (the `tls-`
+scenarios): `wire serve --tls` beside socat OPENSSL-LISTEN and `openssl s_server`, all driven by
+`wire bench --tls` with the same TLS 1.3 suite (TLS_CONF), `openssl s_time` as a second client
+for handshakes, and TLS bulk as a share of min(plaintext bulk, `openssl speed` AES-128-GCM).
 
 Output: a table on stdout (<= 100 columns) with the ratios, and build/bench/<time>.json and
 <time>.svg (with latest.json and latest.svg beside them): never tracked files. A snapshot worth
@@ -31,11 +34,30 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SERVER_CPU, LOAD_CPU = "0", "1"
+TLS_SCENARIOS = ("tls-echo 1 conn", "tls-echo 100 conn", "tls-bulk", "tls-connect 1 conn",
+                 "tls-connect 16 conn")
+# Every TLS peer runs with the same OpenSSL settings, given to each through OPENSSL_CONF (the
+# system_default section OpenSSL applies to every SSL_CTX; socat has no flag for TLS 1.3 suites):
+# TLS 1.3 only, one cipher suite (AES-128-GCM, the one `openssl speed` measures for the bulk
+# limit), and no session tickets: no client here resumes a session (wire bench keeps none,
+# s_time runs with -new), so tickets would only add server work to every handshake row.
+TLS_SUITE = "TLS_AES_128_GCM_SHA256"
+TLS_CONF = f"""openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1.3
+Ciphersuites = {TLS_SUITE}
+NumTickets = 0
+"""
 TICK = os.sysconf("SC_CLK_TCK")
 PEERS = ["wire", "wire-uring", "asio", "libuv", "epoll"]
 
@@ -53,10 +75,15 @@ def log(msg):
 class Server:
     """A server process pinned to the server core, with its TCP and UDP ports."""
 
-    def __init__(self, name, argv, port_from, core=SERVER_CPU):
+    def __init__(self, name, argv, port_from, core=SERVER_CPU, env=None, quiet_output=False):
+        """quiet_output: stdout and stderr go to /dev/null (peers that print a line a connection
+        would otherwise fill a pipe nobody reads, and stall); stdin stays an open pipe, as
+        `openssl s_server` ends its connection when its stdin ends."""
         self.name = name
-        self.proc = subprocess.Popen(["taskset", "-c", core] + argv, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        out = subprocess.DEVNULL if quiet_output else subprocess.PIPE
+        self.proc = subprocess.Popen(["taskset", "-c", core] + argv,
+                                     stdin=subprocess.PIPE if quiet_output else None,
+                                     stdout=out, stderr=out, text=True, env=env)
         self.tcp, self.udp = port_from(self.proc)
 
     def cpu(self):
@@ -86,6 +113,11 @@ class Server:
             u, s_, cu, cs = stat(pid)
             user, system = user + u + cu, system + s_ + cs
         return user / TICK, system / TICK
+
+    def drain_stderr(self):
+        """Reads (and drops) what the server logs from now on, so its stderr pipe never fills."""
+        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
+        return self
 
     def stop(self):
         if self.proc.poll() is None:
@@ -143,9 +175,9 @@ def wait_listening(port, timeout=5.0):
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-def run(argv, timeout):
+def run(argv, timeout, env=None):
     out = subprocess.run(["taskset", "-c", LOAD_CPU] + argv, capture_output=True, text=True,
-                         timeout=timeout)
+                         timeout=timeout, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({out.returncode}): {out.stderr.strip()}")
     return out.stdout
@@ -290,6 +322,8 @@ class Bench:
         self.proxy_ports = {}  # (proxy, "echo" | "bulk") -> port
         self.cleanup = []
         self.only = re.compile(args.scenario) if args.scenario else None
+        self.tls = None  # {"ca": path, "env": environ with OPENSSL_CONF} once TLS peers run
+        self.aes_gcm_gbit = None  # `openssl speed -evp aes-128-gcm`, one core, 16 KiB blocks
 
     def wire_serve(self, service, tcp="127.0.0.1:0", udp="127.0.0.1:0", engine="epoll"):
         """wire serve on one loop; epoll unless asked (so figures stay comparable across runs;
@@ -310,10 +344,12 @@ class Bench:
             else:
                 log(f"bench: {path} missing (peer not built); skipped")
         # The coroutine echo server (wire::serve, issue 11) with the options `wire serve` uses:
-        # the same Connection core as the Handler row "wire", so the two rows differ only in style.
+        # the same Connection core and the same engine (epoll) as the Handler row "wire", so the
+        # two rows differ only in style.
         coro = os.path.join(peers, "coro_echo")
         if os.path.exists(coro):
-            self.servers["wire-coro"] = Server("wire-coro", [coro, "coro", "0", "1"], port_of_coro_echo)
+            self.servers["wire-coro"] = Server("wire-coro", [coro, "coro", "0", "1", "epoll"],
+                                               port_of_coro_echo)
             self.echo_peers.insert(1, "wire-coro")
         else:
             log(f"bench: {coro} missing; no coroutine row")
@@ -326,6 +362,8 @@ class Bench:
         self.servers["wire-sockperf"] = Server("wire-sockperf", self.wire_serve("sockperf"),
                                                ports_of_wire_serve)
         self.start_tool_servers()
+        if any(not self.only or self.only.search(s) for s in TLS_SCENARIOS):
+            self.start_tls_servers()
         if not self.args.no_proxy:
             self.start_proxies()
 
@@ -396,6 +434,50 @@ class Bench:
         for kind in targets:
             self.proxy_ports[("wire", kind)] = self.servers[f"proxy-wire-{kind}"].tcp
 
+    def start_tls_servers(self):
+        """The TLS peers, each serving the certificate made here for this run (never a tracked
+        file) with the settings of TLS_CONF: wire serve echo/discard --tls; socat
+        OPENSSL-LISTEN (fork: a process a connection) into PIPE for echo and into /dev/null for
+        bulk; and `openssl s_server`. s_server handles one connection at a time and relays it to
+        its stdin/stdout rather than echoing (its -rev answers only newline-ended lines,
+        reversed), so it serves the bulk and handshake rows but cannot serve the echo rows."""
+        certs = os.path.join(self.args.out, "tls")
+        made = subprocess.run(["bash", os.path.join(ROOT, "tests", "tls", "make_certs.sh"), certs],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            log(f"bench: cannot make TLS certificates: {made.stderr.strip()}; no TLS scenarios")
+            return
+        conf = os.path.join(certs, "openssl.cnf")
+        with open(conf, "w") as f:
+            f.write(TLS_CONF)
+        env = dict(os.environ, OPENSSL_CONF=conf)
+        cert, key = os.path.join(certs, "server.pem"), os.path.join(certs, "server.key")
+        self.tls = {"ca": os.path.join(certs, "ca.pem"), "env": env}
+        tls_flags = ["--tls", "--cert", cert, "--key", key]
+        for name, service in (("tls-wire", "echo"), ("tls-wire-discard", "discard")):
+            self.servers[name] = Server(name, self.wire_serve(service, udp=None) + tls_flags,
+                                        lambda p: ports_of_wire_serve(p, ("tcp",)), env=env).drain_stderr()
+        if shutil.which("socat"):
+            # As the proxy rows: 128 KiB buffers, TCP_NODELAY; verify=0: no client certificate.
+            for name, sink, extra in (("tls-socat", "PIPE", []),
+                                      ("tls-socat-discard", "OPEN:/dev/null,wronly", ["-u"])):
+                port = free_port()
+                self.servers[name] = Server(
+                    name, ["socat", "-b", "131072"] + extra +
+                    [f"OPENSSL-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay,backlog=4096,"
+                     f"cert={cert},key={key},verify=0", sink],
+                    lambda p, q=port: (q, None), env=env, quiet_output=True)
+                wait_listening(port)
+        port = free_port()
+        # The same settings said on its command line too; -num_tickets 0 and -no_cache: no
+        # resumption state. -quiet: no per-connection output.
+        self.servers["tls-s_server"] = Server(
+            "tls-s_server", ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", cert,
+                             "-key", key, "-tls1_3", "-ciphersuites", TLS_SUITE, "-num_tickets",
+                             "0", "-no_cache", "-quiet"],
+            lambda p, q=port: (q, None), env=env, quiet_output=True)
+        wait_listening(port)  # s_server drops the probe (no handshake) and keeps serving
+
     def stop_servers(self):
         for s in self.servers.values():
             s.stop()
@@ -423,9 +505,13 @@ class Bench:
                       server_user_share=(u1 - u0) / wall, server_core_share=(u1 - u0 + s1 - s0) / wall)
         return result
 
-    def wire_bench(self, mode, port, extra, duration):
+    def wire_bench(self, mode, port, extra, duration, tls=False):
+        """tls: over TLS, verifying the server's certificate against this run's CA (as a real
+        client does), with the peers' OpenSSL settings (TLS_CONF)."""
+        tls_flags = ["--tls", "--ca", self.tls["ca"]] if tls else []
         out = run([self.wire, "bench", mode, f"127.0.0.1:{port}", "--duration", str(duration),
-                   "--json", "--quiet"] + extra, timeout=duration + 30)
+                   "--json", "--quiet"] + tls_flags + extra, timeout=duration + 30,
+                  env=self.tls["env"] if tls else None)
         j = json.loads(out)
         r = {"ops": j["ops"], "rate": j["rate"], "gbit_s": j["gbit_s"], "bytes": j["bytes"],
              "generator_share": j["generator"]["busiest_thread_share"], "errors": j["errors"]}
@@ -434,7 +520,42 @@ class Bench:
         if "udp" in j:
             r.update(received=j["udp"]["received"], loss=j["udp"]["loss_ratio"],
                      cpu_ops=j["udp"]["received"])
+        if "tls" in j:
+            r["tls"] = f'{j["tls"]["protocol"]} {j["tls"]["cipher"]}'
+            if j["tls"]["cipher"] != TLS_SUITE:
+                raise RuntimeError(f"negotiated {r['tls']}, not {TLS_SUITE}: the rows would differ")
         return r
+
+    def s_time(self, port, duration):
+        """`openssl s_time -new`, the OpenSSL client's own handshake loop: one connection at a
+        time, each a full handshake, closed without waiting (its habit). Its own "real seconds"
+        are whole seconds, so the rate is over the wall time measured here."""
+        argv = ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new", "-time",
+                str(max(1, round(duration))), "-CAfile", self.tls["ca"], "-verify", "1",
+                "-tls1_3", "-ciphersuites", TLS_SUITE]
+        t0 = time.monotonic()
+        out = run(argv, timeout=duration + 30, env=self.tls["env"])
+        wall = time.monotonic() - t0
+        m = re.search(r"(\d+) connections in [\d.]+ real seconds", out)
+        if not m:
+            raise RuntimeError(f"s_time printed no count: {out.strip()[-200:]!r}")
+        return {"ops": int(m.group(1)), "rate": int(m.group(1)) / wall}
+
+    def aes_gcm_limit(self):
+        """One core's AES-128-GCM rate on 16 KiB blocks (a TLS record's size): the ceiling of
+        TLS bulk here, as no kernel TLS exists to offload it. Once per bench, on the load core."""
+        try:
+            out = run(["openssl", "speed", "-evp", "aes-128-gcm", "-seconds", "3"], timeout=120)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            log(f"bench: openssl speed: {e}")
+            return None
+        # "type  16 bytes  64 bytes ... 16384 bytes" then "AES-128-GCM  123.45k ... 4567890.12k"
+        # in thousands of bytes per second; the last column is 16384 bytes.
+        for line in out.splitlines():
+            if line.lower().startswith("aes-128-gcm"):
+                return float(line.split()[-1].rstrip("k")) * 1000 * 8 / 1e9
+        log(f"bench: openssl speed printed no aes-128-gcm line: {out.strip()[-200:]!r}")
+        return None
 
     @staticmethod
     def iperf3_figures(j):
@@ -520,6 +641,8 @@ class Bench:
             yield "proxy echo 1 conn", proxies, via("echo", "tcp-echo", ["-c", "1", "-p", "1"])
             yield "proxy echo 100 conn", proxies, via("echo", "tcp-echo", ["-c", "100", "-p", "1"])
             yield "proxy bulk", proxies, via("bulk", "tcp-bulk", ["-c", "1"])
+        if self.tls:
+            yield from self.tls_scenarios(d)
         if "sockperf-udp" in self.servers:
             srv = {"wire": "wire-sockperf", "sockperf": "sockperf-udp"}
             yield ("sockperf udp ping-pong", ["wire", "sockperf"],
@@ -530,7 +653,43 @@ class Bench:
             yield ("sockperf udp throughput", ["wire", "sockperf"],
                    lambda c: self.sockperf("throughput", self.servers[srv[c]].udp, False, d))
 
+    def tls_scenarios(self, d):
+        """Every row is driven by the same client, `wire bench --tls`, so only the server differs;
+        s_time rows change the client instead (against each server), as the bulk rows of iperf3
+        change one side at a time. `openssl s_server` is absent from the echo rows: it serves
+        one connection at a time and does not echo (see start_tls_servers)."""
+        have = lambda names: [c for c in names if f"tls-{c}" in self.servers]
+        tls = lambda mode, extra: lambda c: self.wire_bench(mode, self.servers[f"tls-{c}"].tcp,
+                                                            extra, d, tls=True)
+        yield "tls-echo 1 conn", have(["wire", "socat"]), tls("tcp-echo", ["-c", "1", "-p", "1"])
+        yield "tls-echo 100 conn", have(["wire", "socat"]), tls("tcp-echo", ["-c", "100", "-p", "1"])
+        # Bulk: one connection into a discarding receiver. "plaintext" is wire bench tcp-bulk into
+        # wire serve discard without TLS: the other half of the bulk limit (see tls_limit).
+        bulk = {c: (lambda c=c: self.wire_bench("tcp-bulk", self.servers[f"tls-{c}-discard"].tcp,
+                                                ["-c", "1"], d, tls=True))
+                for c in ("wire", "socat") if f"tls-{c}-discard" in self.servers}
+        bulk["s_server"] = lambda: self.wire_bench("tcp-bulk", self.servers["tls-s_server"].tcp,
+                                                   ["-c", "1"], d, tls=True)
+        bulk["plaintext"] = lambda: self.wire_bench("tcp-bulk", self.servers["wire-discard"].tcp,
+                                                    ["-c", "1"], d)
+        yield "tls-bulk", list(bulk), lambda c: bulk[c]()
+        # Handshakes per second, each a full handshake closed with close_notify. At 1 connection
+        # wire bench and s_time both run one handshake at a time, so the s_time rows compare the
+        # clients; at 16 the server's own concurrency shows (s_server still serves them in turn).
+        servers = have(["wire", "socat", "s_server"])
+        one = {c: tls("tcp-connect", ["-c", "1"]) for c in servers}
+        one.update({f"s_time->{c}": (lambda c, s=c: self.s_time(self.servers[f"tls-{s}"].tcp, d))
+                    for c in servers})
+        yield "tls-connect 1 conn", list(one), lambda c: one[c](c)
+        yield "tls-connect 16 conn", servers, tls("tcp-connect", ["-c", "16"])
+
     def server_of(self, scenario, candidate):
+        if scenario.startswith("tls-"):
+            if candidate == "plaintext":
+                return self.servers["wire-discard"]
+            name = "tls-" + candidate.split("->")[-1]
+            discard = f"{name}-discard"
+            return self.servers[discard if scenario == "tls-bulk" and discard in self.servers else name]
         if scenario.startswith("proxy"):
             return self.servers[f"proxy-{candidate}-{'bulk' if 'bulk' in scenario else 'echo'}"]
         if scenario.startswith("tcp-bulk"):
@@ -549,6 +708,10 @@ class Bench:
 
     def timed_passes(self):
         scenarios = self.selected()
+        if any(name == "tls-bulk" for name, _, _ in scenarios):
+            self.aes_gcm_gbit = self.aes_gcm_limit()
+            log(f"bench: openssl speed -evp aes-128-gcm, one core, 16 KiB: "
+                f"{fmt(self.aes_gcm_gbit, 2)} Gbit/s")
         for rep in range(self.args.reps):
             for name, candidates, fn in scenarios:
                 k = rep % len(candidates)
@@ -729,7 +892,38 @@ def targets(table):
             out.append((f"{s}: wire proxy ahead of {peer}", ratio(med(s, "wire", key), med(s, peer, key)), 1.0))
         w, h = med(s, "wire", "server_cpu_us_per_op"), med(s, "haproxy", "server_cpu_us_per_op")
         out.append((f"{s}: wire proxy CPU/op <= haproxy's", ratio(h, w), 1.0))
+    # Issue 12: TLS, wire ahead of socat and of OpenSSL's own server and client on every row.
+    for s in TLS_SCENARIOS:
+        if s not in table:
+            continue
+        key = key_metric(s)
+        for peer in ("socat", "s_server", "s_time->wire", "s_time->s_server"):
+            if peer in table[s]:
+                out.append((f"{s}: wire ahead of {peer}", ratio(med(s, "wire", key), med(s, peer, key)), 1.0))
     return out
+
+
+def tls_limit(table, aes_gcm_gbit):
+    """TLS bulk as a share of its limit here: the smaller of the same run's plaintext bulk and one
+    core's AES-128-GCM rate (no kernel TLS: userspace encrypts every byte). None if not run."""
+    cells = table.get("tls-bulk")
+    if not cells:
+        return None
+    plain = cells.get("plaintext", {}).get("gbit_s", (None,))[0]
+    limit = min([x for x in (plain, aes_gcm_gbit) if x] or [0]) or None
+    shares = {c: m["gbit_s"][0] / limit for c, m in cells.items()
+              if c != "plaintext" and "gbit_s" in m and limit}
+    return {"plaintext_gbit_s": plain, "aes_128_gcm_gbit_s": aes_gcm_gbit, "limit_gbit_s": limit,
+            "share": shares}
+
+
+def print_tls_limit(limit):
+    if not limit:
+        return
+    print(f"\nTLS bulk limit: {fmt(limit['limit_gbit_s'], 2)} Gbit/s = min(plaintext bulk "
+          f"{fmt(limit['plaintext_gbit_s'], 2)}, openssl speed aes-128-gcm 1 core "
+          f"{fmt(limit['aes_128_gcm_gbit_s'], 2)})")
+    print("  share of it: " + ", ".join(f"{c} {100 * v:.0f} %" for c, v in limit["share"].items()))
 
 
 def print_targets(checks):
@@ -778,7 +972,7 @@ def chart(table, path, doc):
     terminal = "pngcairo" if path.endswith(".png") else "svg dynamic"
     script = [f'set terminal {terminal} size {cols * 330},{rows * 300 + 70} font "sans,10"',
               f'set output "{path}"', "set style fill solid 0.9 border rgb 'black'",
-              "set boxwidth 0.7", "set grid ytics", "unset key", "set xtics rotate by -30 scale 0 font ',9'",
+              "set boxwidth 0.7", "set grid ytics", "unset key", "set xtics rotate by -30 scale 0 font ',9' noenhanced",
               "set yrange [0:*]",
               f'set multiplot layout {rows},{cols} title "{title}" font ",11"']
     for n, (s, cells) in enumerate(panels):
@@ -847,6 +1041,8 @@ def main():
     print_table(table)
     checks = targets(table)
     print_targets(checks)
+    limit = tls_limit(table, b.aes_gcm_gbit)
+    print_tls_limit(limit)
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     doc = {"started": stamp, "started_utc": started_utc, "seconds": time.time() - started,
@@ -856,7 +1052,8 @@ def main():
            "summary": {s: {c: {k: {"median": v[0], "min": v[1], "max": v[2], "n": v[3]}
                                for k, v in m.items()}
                            for c, m in cells.items()} for s, cells in table.items()},
-           "targets": [{"what": w, "ratio": v, "threshold": t} for w, v, t in checks]}
+           "targets": [{"what": w, "ratio": v, "threshold": t} for w, v, t in checks],
+           "tls_bulk_limit": limit}
     with open(os.path.join(args.out, f"{stamp}.json"), "w") as f:
         json.dump(doc, f, indent=1)
     chart(table, os.path.join(args.out, f"{stamp}.svg"), doc)

@@ -7,9 +7,11 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "support/loopback.hpp"
 #include "wire/services.hpp"
 #include "wire/udp.hpp"
+#include "wire/unix.hpp"
 
 namespace wire {
 namespace {
@@ -121,26 +124,6 @@ TEST(Server, ThousandConcurrentEchoClientsEveryByteVerified) {
   for (auto& c : clients) ::close(c.fd);
 }
 
-// Sends until the socket stays full for `stall` (the server has stopped reading).
-std::size_t send_until_blocked(TcpStream& s, std::size_t limit) {
-  (void)s.set_non_blocking(true);
-  const std::string chunk(64 << 10, 'x');
-  std::size_t total = 0;
-  int idle_polls = 0;
-  while (total < limit && idle_polls < 3) {
-    auto n = s.send(chunk);
-    if (n) {
-      total += *n;
-      idle_polls = 0;
-      continue;
-    }
-    if (!would_block(n.error())) break;
-    pollfd p{s.native_handle(), POLLOUT, 0};
-    if (::poll(&p, 1, 150) == 0) ++idle_polls;
-  }
-  return total;
-}
-
 TEST(Server, ClientThatNeverReadsIsBoundedAndOthersAreServed) {
   auto o = local_options(2);
   o.high_water = 256 << 10;
@@ -148,9 +131,9 @@ TEST(Server, ClientThatNeverReadsIsBoundedAndOthersAreServed) {
   auto server = start_server(o, services::echo());
   ASSERT_TRUE(server);
   auto stalled = connect_to(*server->tcp_endpoint());
-  const std::size_t pushed = send_until_blocked(stalled, 256u << 20);
+  const std::size_t pushed = test::push_until_paused(stalled, *server, o.low_water, 256u << 20);
   EXPECT_LT(pushed, 256u << 20) << "the server never pushed back";
-  const auto bound = o.high_water + o.read_size;
+  const auto bound = o.high_water + 4 * o.read_size;  // plus one read, of a bulk stream's size
   auto before = server->stats();
   EXPECT_LE(before.bytes_received - before.bytes_sent, bound);  // echo: in - out is queued
 
@@ -215,7 +198,7 @@ TEST(Server, ShutdownFlushesWhatIsQueuedThenCloses) {
   auto server = start_server(o, services::echo());
   ASSERT_TRUE(server);
   auto c = connect_to(*server->tcp_endpoint());
-  const std::size_t pushed = send_until_blocked(c, 64u << 20);
+  const std::size_t pushed = test::push_until_paused(c, *server, o.low_water, 64u << 20);
   ASSERT_GT(pushed, o.high_water);
   (void)c.set_non_blocking(false);
   server->shutdown();
@@ -269,7 +252,8 @@ TEST(Server, DrainDeadlineResetsAConnectionWithQueuedOutput) {
   auto server = start_server(o, services::echo());
   ASSERT_TRUE(server);
   auto c = connect_to(*server->tcp_endpoint());
-  const std::size_t pushed = send_until_blocked(c, 64u << 20);  // never reads meanwhile
+  // Never reads meanwhile.
+  const std::size_t pushed = test::push_until_paused(c, *server, o.low_water, 64u << 20);
   ASSERT_GT(pushed, o.high_water);
   server->shutdown();
   ASSERT_TRUE(server->wait());  // returns after the deadline: nothing is read until then
@@ -438,6 +422,59 @@ TEST(Server, WaitFromALoopThreadIsAnErrorNotADeadlock) {
   EXPECT_TRUE(server->wait());
 }
 
+// A stream whose reads fill read_size is read in larger pieces (up to 4x, 256 KiB), so bulk
+// costs fewer system calls; it was 64 KiB a read whatever was waiting. 1 MiB waits in a Unix
+// stream (whose queue is bounded by the sender's buffer only) while the handler has paused
+// reading; once it resumes, the first read is 64 KiB and fills, and the next ones are larger.
+TEST(Server, ReadsThatFillTheBufferGrowForBulk) {
+  struct Shared {
+    std::mutex mutex;
+    std::vector<std::size_t> reads;
+    std::size_t total = 0;
+    Connection* connection = nullptr;
+    std::promise<void> connected, all_read;
+  };
+  auto shared = std::make_shared<Shared>();
+  constexpr std::size_t size = 1u << 20;
+  struct Recorder final : Handler {
+    std::shared_ptr<Shared> s;
+    explicit Recorder(std::shared_ptr<Shared> shared) : s(std::move(shared)) {}
+    void on_connect(Connection& c) override {
+      c.pause_reading();
+      s->connection = &c;
+      s->connected.set_value();
+    }
+    void on_data(Connection&, Input& input) override {
+      std::lock_guard lock(s->mutex);
+      s->reads.push_back(input.size());
+      s->total += input.size();
+      input.consume_all();
+      if (s->total == size) s->all_read.set_value();
+    }
+  };
+  const auto at = Endpoint::unix_abstract("wire-bulk-read-" + std::to_string(::getpid()));
+  ASSERT_TRUE(at);
+  ServerOptions o;
+  o.stream_listen = {*at};
+  o.threads = 1;
+  o.engine = IoEngine::epoll;  // io_uring reads into its provided buffers instead
+  auto server = Server::create(o, [shared](EventLoop&) { return std::make_unique<Recorder>(shared); });
+  ASSERT_TRUE(server) << server.error().message();
+  ASSERT_TRUE((*server)->start());
+  auto client = UnixStream::connect(*at);
+  ASSERT_TRUE(client) << client.error().message();
+  ASSERT_TRUE(client->set_send_buffer_size(4 << 20));
+  ASSERT_EQ(shared->connected.get_future().wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(client->send_all(std::string(size, 'b')));  // all queued: nobody reads yet
+  (*server)->loop(0).post([shared] { shared->connection->resume_reading(); });
+  ASSERT_EQ(shared->all_read.get_future().wait_for(10s), std::future_status::ready);
+  std::lock_guard lock(shared->mutex);
+  ASSERT_FALSE(shared->reads.empty());
+  EXPECT_EQ(shared->reads.front(), o.read_size);
+  EXPECT_EQ(*std::max_element(shared->reads.begin(), shared->reads.end()), 4 * o.read_size);
+  EXPECT_LE(shared->reads.size(), 5u) << "reads of at most 64 KiB each";
+}
+
 TEST(Server, ZeroReadSizeIsInvalidArgument) {
   auto o = local_options(1);
   o.read_size = 0;
@@ -475,7 +512,7 @@ TEST(Server, HugeDurationsNeitherCutNorResetEarly) {
   ASSERT_EQ(test::read_n(c, 4), "hold");
   // The sweep runs every 500 ms here: an overflowed idle timeout cut us at its first run.
   EXPECT_TRUE(test::quiet_for(c.native_handle(), 1200ms)) << "closed while not idle for long";
-  ASSERT_GT(send_until_blocked(c, 64u << 20), o.high_water);
+  ASSERT_GT(test::push_until_paused(c, *server, o.low_water, 64u << 20), o.high_water);
   server->shutdown();  // an overflowed drain deadline resets at once
   std::size_t got = 0;
   EXPECT_EQ(read_to_end(c, got), std::error_code{});

@@ -207,6 +207,7 @@ class Connection final : private IoWatcher {
   bool connecting_ = false;         // outbound, not yet established
   bool outbound_ = false;           // opened by connect()
   bool write_shut_ = false;         // shutdown_write(): FIN after the queue empties
+  bool bulk_reads_ = false;         // the last read filled read_size: the next asks for more
   ByteBuffer pending_;              // input the handler left unconsumed
   ByteBuffer output_;               // queued output (non-empty only while the socket is full)
   ByteBuffer sending_;              // io_uring: the output the kernel is taking (not moved meanwhile)

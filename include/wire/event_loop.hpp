@@ -47,6 +47,10 @@ class EventLoop {
   /// is permanent (a stopped loop is finished; make a new one to run again). Thread-safe.
   void stop();
   /// Runs `fn` on the loop's thread soon, in posting order. Thread-safe (any thread).
+  /// Memory: the queue holds what was posted since the loop last ran it, with no cap of its
+  /// own (as Asio's post); wire's own posters are each bounded by a count (one per worker at
+  /// shutdown, one per resolver answer, per coroutine hand-off, per chat batch), so a poster that
+  /// never waits for its functions to run is the one thing that can grow it.
   void post(std::function<void()> fn);
 
   /// Watches `fd` for `interest` (io:: bits). Loop thread only.

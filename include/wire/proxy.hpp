@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "wire/endpoint.hpp"
 #include "wire/error.hpp"
@@ -64,12 +65,15 @@ struct ProxyFaults {
 /// Thread-safety: a plain value; copies are independent.
 struct ProxyOptions {
   /// Where clients connect (port 0: the kernel picks); for TCP, a Unix address
-  /// ("unix:/path", "unix:@name") too, with the target in either family.
+  /// ("unix:/path", "unix:@name") too, with the target in either family. Further addresses:
+  /// server.stream_listen for TCP, server.udp_listen for UDP (a UDP reply leaves from the
+  /// address its client sent to).
   Endpoint listen{};
   Endpoint target{};   ///< where their traffic goes
   bool udp = false;    ///< relay UDP datagrams instead of TCP connections
   ProxyFaults faults{};  ///< all off by default
-  /// Threads, limits and timeouts (its tcp and udp fields are ignored). Connections count both
+  /// Threads, limits and timeouts (its tcp and udp fields are ignored; stream_listen and
+  /// udp_listen are the proxy's further listening addresses). Connections count both
   /// sides: a relayed TCP connection uses two of max_connections. server.tls terminates TLS
   /// from clients (the faults then apply to the plaintext).
   ServerOptions server{};
@@ -138,8 +142,11 @@ class Proxy {
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
 
-  /// Where clients connect, with the real port. Thread-safe.
-  Endpoint endpoint() const { return endpoint_; }
+  /// Where clients connect (the first address), with the real port. Thread-safe.
+  Endpoint endpoint() const { return endpoints_.front(); }
+  /// Every listening address, with its real port: listen first, then the further ones in
+  /// order. Thread-safe.
+  const std::vector<Endpoint>& endpoints() const noexcept { return endpoints_; }
   /// Starts one thread per loop. Block the signals the caller wants to sigwait first: the
   /// threads inherit the mask.
   Result<void> start();
@@ -156,7 +163,7 @@ class Proxy {
   Proxy();
   std::shared_ptr<ProxyCounters> counters_;
   std::unique_ptr<Server> server_;
-  Endpoint endpoint_;
+  std::vector<Endpoint> endpoints_;
 };
 
 }  // namespace wire

@@ -54,6 +54,7 @@ Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
     server.engine = IoEngine::epoll;
   server.tcp.reset();
   server.udp.reset();
+  server.udp_listen.clear();  // the UDP relay binds them itself (options.server.udp_listen)
   auto binding = std::make_shared<detail::UdpBinding>();
   HandlerFactory factory;
   if (options.udp) {
@@ -70,7 +71,7 @@ Result<std::unique_ptr<Proxy>> Proxy::create(const ProxyOptions& options) {
   if (!created) return fail(created.error());
   if (binding->error) return fail(binding->error);
   proxy->server_ = std::move(*created);
-  proxy->endpoint_ = options.udp ? binding->bound : proxy->server_->stream_endpoints().front();
+  proxy->endpoints_ = options.udp ? binding->bound : proxy->server_->stream_endpoints();
   return proxy;
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 #include <system_error>
+#include <vector>
 
 #include "wire/handler.hpp"
 #include "wire/proxy.hpp"
@@ -71,12 +72,13 @@ class Dice {
 /// The TCP relay: one handler per loop.
 HandlerFactory tcp_relay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters);
 
-/// Where the UDP relay's first loop bound (and any error), so Proxy can report it.
+/// Where the UDP relay's first loop bound each listening address (options.listen, then
+/// options.server.udp_listen), and the first error, so Proxy can report them.
 struct UdpBinding {
-  Endpoint bound;
+  std::vector<Endpoint> bound;
   std::error_code error;
 };
-/// The UDP relay: each loop opens its own SO_REUSEPORT socket on options.listen.
+/// The UDP relay: each loop opens its own SO_REUSEPORT socket on every listening address.
 HandlerFactory udp_relay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters,
                          std::shared_ptr<UdpBinding> binding);
 

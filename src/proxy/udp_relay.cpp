@@ -1,6 +1,8 @@
-// The UDP relay behind Proxy: each loop has its own SO_REUSEPORT socket where clients send; each
-// client address is a flow with its own connected upstream socket, so the target's replies come
-// back to that flow and leave through the listening socket. Faults are decided per datagram.
+// The UDP relay behind Proxy: each loop has its own SO_REUSEPORT socket on every listening
+// address (":PORT" is 127.0.0.1 and ::1); each client address, on each listening socket, is a
+// flow with its own connected upstream socket, so the target's replies come back to that flow
+// and leave through the socket the client sent to (a reply from another address or family would
+// not be the answer the client waits for). Faults are decided per datagram.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -33,40 +35,59 @@ struct Held {
   bool active = false;
 };
 
+// One listening socket of a loop, on one of the proxy's addresses.
+struct Listener final : IoWatcher {
+  UdpRelay* relay = nullptr;
+  UdpSocket socket;
+  Endpoint bound;  // its own address
+  std::size_t index = 0;  // in the proxy's list of addresses
+  void on_ready(std::uint32_t events) override;
+};
+
 struct Flow final : IoWatcher {
   UdpRelay* relay = nullptr;
+  Listener* via = nullptr;  // where the client sent, and so where replies leave from
+  std::string key;          // in UdpRelay::flows_
   Endpoint client;
   UdpSocket upstream;
   Dice dice;
   Held held[2];  // [1]: to the target, [0]: to the client
   EventLoop::Clock::time_point last_active;
-  Flow(UdpRelay* r, const Endpoint& c, UdpSocket u, Dice d)
-      : relay(r), client(c), upstream(std::move(u)), dice(d) {}
+  Flow(UdpRelay* r, Listener* l, std::string k, const Endpoint& c, UdpSocket u, Dice d)
+      : relay(r), via(l), key(std::move(k)), client(c), upstream(std::move(u)), dice(d) {}
   void on_ready(std::uint32_t events) override;
 };
 
-class UdpRelay final : public Handler, private IoWatcher {
+class UdpRelay final : public Handler {
  public:
   UdpRelay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters, EventLoop& loop,
-           UdpSocket listen)
+           std::vector<UdpSocket> sockets)
       : options_(options), faults_(options.faults), counters_(std::move(counters)), loop_(loop),
-        listen_(std::move(listen)), buffer_(65536) {
-    if (listen_.is_open() && loop_.watch(listen_.native_handle(), io::read, *this)) arm_sweep();
-    if (listen_.is_open())
-      if (auto at = listen_.local_endpoint()) bound_ = *at;
+        buffer_(65536) {
+    for (UdpSocket& s : sockets) {
+      if (!s.is_open()) continue;  // Proxy::create reports the binding's error
+      auto l = std::make_unique<Listener>();
+      l->relay = this;
+      l->index = listeners_.size();
+      if (auto at = s.local_endpoint()) l->bound = *at;
+      l->socket = std::move(s);
+      if (!loop_.watch(l->socket.native_handle(), io::read, *l)) continue;
+      listeners_.push_back(std::move(l));
+    }
+    if (!listeners_.empty()) arm_sweep();
   }
   ~UdpRelay() override {
     // After the loop ended: the flows' slots go back to the process-wide budget.
     give(counters_->flows, flows_.size());
   }
 
+  void read_listener(Listener& l);
   void relay(Flow& f, bool up, std::span<const std::byte> data);
   void read_upstream(Flow& f);
 
  private:
-  void on_ready(std::uint32_t) override;
-  Flow* flow_for(const Endpoint& client);
-  std::shared_ptr<Flow> open_flow(const Endpoint& client);
+  Flow* flow_for(Listener& l, const Endpoint& client);
+  std::shared_ptr<Flow> open_flow(Listener& l, std::string key, const Endpoint& client);
   void emit(Flow& f, bool up, std::span<const std::byte> data, int copies);
   void send(Flow& f, bool up, std::span<const std::byte> data);
   void release(Flow& f, bool up, bool overtaken);
@@ -79,8 +100,7 @@ class UdpRelay final : public Handler, private IoWatcher {
   ProxyFaults faults_;
   std::shared_ptr<ProxyCounters> counters_;
   EventLoop& loop_;
-  UdpSocket listen_;
-  Endpoint bound_;  // listen_'s own address
+  std::vector<std::unique_ptr<Listener>> listeners_;  // stable: flows point at them
   std::vector<std::byte> buffer_;
   std::unordered_map<std::string, std::shared_ptr<Flow>> flows_;
   std::uint64_t opened_ = 0;
@@ -88,16 +108,18 @@ class UdpRelay final : public Handler, private IoWatcher {
 
 void Flow::on_ready(std::uint32_t) { relay->read_upstream(*this); }
 
-void UdpRelay::on_ready(std::uint32_t) {
+void Listener::on_ready(std::uint32_t) { relay->read_listener(*this); }
+
+void UdpRelay::read_listener(Listener& l) {
   for (int i = 0; i < reads_per_turn; ++i) {
-    auto got = listen_.receive_from(buffer_);
+    auto got = l.socket.receive_from(buffer_);
     if (!got) return;  // EAGAIN: drained (the watch is level-triggered), or an ICMP error
     if (refused_source(got->from)) {  // a forged source: relaying would loop or reflect
       bump(counters_->datagrams_in);
       bump(counters_->refused);
       continue;
     }
-    Flow* f = flow_for(got->from);
+    Flow* f = flow_for(l, got->from);
     if (!f) {  // no flow could be made (limit reached, no socket): counted, never silent
       bump(counters_->datagrams_in);
       bump(counters_->send_errors);
@@ -108,13 +130,15 @@ void UdpRelay::on_ready(std::uint32_t) {
   }
 }
 
-// Sources no client has: the proxy itself (its replies would come back to it forever), the
+// Sources no client has: the proxy itself on any of its addresses (its replies would come back to it forever), the
 // target (proxy and target would relay to each other forever), port 0, and broadcast or
 // multicast addresses (replies would reflect onto a whole network).
 bool UdpRelay::refused_source(const Endpoint& from) const noexcept {
   if (from.port() == 0 || from == options_.target) return true;
-  if (from.port() == bound_.port() && (bound_.is_any() || from.is_loopback() || from == bound_))
-    return true;
+  for (const auto& l : listeners_)
+    if (from.port() == l->bound.port() &&
+        (l->bound.is_any() || from.is_loopback() || from == l->bound))
+      return true;
   if (from.family() == Family::v4) {
     const auto a = ntohl(reinterpret_cast<const sockaddr_in*>(from.data())->sin_addr.s_addr);
     return a == INADDR_ANY || a == INADDR_BROADCAST || IN_MULTICAST(a);
@@ -132,12 +156,12 @@ void UdpRelay::read_upstream(Flow& f) {
   }
 }
 
-Flow* UdpRelay::flow_for(const Endpoint& client) {
-  const auto key = client.to_string();
+Flow* UdpRelay::flow_for(Listener& l, const Endpoint& client) {
+  auto key = client.to_string() + '#' + std::to_string(l.index);
   if (auto it = flows_.find(key); it != flows_.end()) return it->second.get();
   // The flow limit is the whole proxy's: every loop takes its flows from one budget.
   if (!take(counters_->flows, 1, options_.server.max_connections)) return nullptr;
-  auto made = open_flow(client);
+  auto made = open_flow(l, key, client);
   if (!made) {
     give(counters_->flows, 1);
     return nullptr;
@@ -145,12 +169,13 @@ Flow* UdpRelay::flow_for(const Endpoint& client) {
   return flows_.emplace(key, std::move(made)).first->second.get();
 }
 
-std::shared_ptr<Flow> UdpRelay::open_flow(const Endpoint& client) {
+std::shared_ptr<Flow> UdpRelay::open_flow(Listener& l, std::string key, const Endpoint& client) {
   auto s = Socket::open(options_.target.family(), SOCK_DGRAM, /*non_blocking=*/true);
   if (!s) return nullptr;
   UdpSocket upstream(std::move(*s));
   if (!upstream.connect(options_.target)) return nullptr;
-  auto f = std::make_shared<Flow>(this, client, std::move(upstream), Dice(faults_.seed, ++opened_));
+  auto f = std::make_shared<Flow>(this, &l, std::move(key), client, std::move(upstream),
+                                  Dice(faults_.seed, ++opened_));
   if (!loop_.watch(f->upstream.native_handle(), io::read, *f)) return nullptr;
   return f;
 }
@@ -207,7 +232,7 @@ void UdpRelay::emit(Flow& f, bool up, std::span<const std::byte> data, int copie
       continue;
     }
     // A weak reference: the flow may expire before the delay is over.
-    std::weak_ptr<Flow> flow = flows_.at(f.client.to_string());
+    std::weak_ptr<Flow> flow = flows_.at(f.key);
     loop_.run_after(f.dice.wait(faults_.delay, faults_.jitter),
                     [this, flow, up, bytes = std::vector<std::byte>(data.begin(), data.end())] {
                       give(counters_->held, 1);
@@ -218,7 +243,7 @@ void UdpRelay::emit(Flow& f, bool up, std::span<const std::byte> data, int copie
 }
 
 void UdpRelay::send(Flow& f, bool up, std::span<const std::byte> data) {
-  auto sent = up ? f.upstream.send(data) : listen_.send_to(data, f.client);
+  auto sent = up ? f.upstream.send(data) : f.via->socket.send_to(data, f.client);
   bump(sent ? counters_->datagrams_out : counters_->send_errors);
 }
 
@@ -255,9 +280,10 @@ void UdpRelay::drop_flow(const std::string& key) {
 // The first binds before it sets SO_REUSEPORT, so an address another process holds (its own
 // reuseport group included) fails with EADDRINUSE instead of splitting the traffic with it;
 // the other loops set it before binding and join the first's group only.
-UdpSocket open_listener(UdpBinding& binding, const Endpoint& wanted, bool dual_stack) {
-  const bool first = !binding.bound.port();
-  const Endpoint at = first ? wanted : binding.bound;
+UdpSocket open_listener(Endpoint& bound, std::error_code& error, const Endpoint& wanted,
+                        bool dual_stack) {
+  const bool first = !bound.port();
+  const Endpoint at = first ? wanted : bound;
   auto s = Socket::open(at.family(), SOCK_DGRAM, /*non_blocking=*/true);
   Result<void> ok = s ? Result<void>{} : fail(s.error());
   // IPv6 listeners are v6-only (SECURITY.md): [::] takes IPv4 traffic only if asked (dual_stack).
@@ -265,13 +291,13 @@ UdpSocket open_listener(UdpBinding& binding, const Endpoint& wanted, bool dual_s
   if (ok && !first) ok = s->set_reuse_port(true);
   if (ok) ok = s->bind(at);
   if (ok && first) ok = s->set_reuse_port(true);
-  if (ok && !binding.bound.port()) {
-    auto bound = s->local_endpoint();
-    if (bound) binding.bound = *bound;
-    else ok = fail(bound.error());
+  if (ok && !bound.port()) {
+    auto got = s->local_endpoint();
+    if (got) bound = *got;
+    else ok = fail(got.error());
   }
   if (!ok) {
-    if (!binding.error) binding.error = ok.error();
+    if (!error) error = ok.error();
     return {};
   }
   return UdpSocket(std::move(*s));
@@ -281,10 +307,15 @@ UdpSocket open_listener(UdpBinding& binding, const Endpoint& wanted, bool dual_s
 
 HandlerFactory udp_relay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters,
                          std::shared_ptr<UdpBinding> binding) {
-  return [options, counters, binding](EventLoop& loop) -> std::unique_ptr<Handler> {
-    return std::make_unique<UdpRelay>(options, counters, loop,
-                                      open_listener(*binding, options.listen,
-                                                    options.server.dual_stack));
+  std::vector<Endpoint> wanted{options.listen};
+  wanted.insert(wanted.end(), options.server.udp_listen.begin(), options.server.udp_listen.end());
+  binding->bound.resize(wanted.size());
+  return [options, counters, binding, wanted](EventLoop& loop) -> std::unique_ptr<Handler> {
+    std::vector<UdpSocket> sockets;
+    for (std::size_t i = 0; i < wanted.size(); ++i)
+      sockets.push_back(open_listener(binding->bound[i], binding->error, wanted[i],
+                                      options.server.dual_stack));
+    return std::make_unique<UdpRelay>(options, counters, loop, std::move(sockets));
   };
 }
 

@@ -113,7 +113,7 @@ void Connection::read_ready() {
 bool Connection::read_once() {
   const auto& o = worker_.options();
   const bool to_pending = !tls_ && state_ == State::open && !pending_.empty();
-  std::span<std::byte> into = worker_.read_buffer();
+  std::span<std::byte> into = bulk_reads_ ? worker_.bulk_read_buffer() : worker_.read_buffer();
   // A waiting coroutine's buffer, if it takes a whole read (a smaller one would cost a recv).
   const bool direct =  // not with TLS: the ciphertext is no use to the coroutine
       !tls_ && state_ == State::open && !to_pending && read_target_.size() >= o.read_size;
@@ -145,6 +145,7 @@ bool Connection::read_once() {
   }
   const auto got = static_cast<std::size_t>(n);
   if (direct) read_target_ = {};  // once: on_data may aim the next read elsewhere
+  else if (!to_pending) bulk_reads_ = got >= o.read_size;  // grow while reads fill, else back
   if (got < into.size() && !hangup_seen_) readable_ = false;
   touch();
   if (state_ != State::open) return readable_;  // closing: discard

@@ -149,6 +149,8 @@ class Worker {
   Counters& counters() noexcept { return counters_; }
   /// The loop's read buffer, shared by its connections (one read at a time).
   std::span<std::byte> read_buffer() noexcept { return {read_buffer_.get(), read_size_}; }
+  // The larger read of a connection whose last read filled read_size (a bulk stream).
+  std::span<std::byte> bulk_read_buffer() noexcept { return {read_buffer_.get(), bulk_read_size_}; }
   /// Spare queue storage, shared by its connections' input and output buffers.
   BufferPool& buffers() noexcept { return buffers_; }
 
@@ -205,6 +207,7 @@ class Worker {
   std::unique_ptr<Handler> handler_;
   Counters counters_;
   std::size_t read_size_;
+  std::size_t bulk_read_size_;  // see bulk_read_size() in worker.cpp
   std::unique_ptr<std::byte[]> read_buffer_;
   BufferPool buffers_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;  // one per listening socket

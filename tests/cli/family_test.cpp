@@ -232,5 +232,28 @@ TEST(CliFamily, ProxyOnPortListensOnBothLoopbacks) {
   EXPECT_EQ(target.wait(), 0);
 }
 
+// proxy --udp :0 relays from both loopbacks too, and each reply leaves from the address its
+// client sent to (a client of [::1] waits for [::1]). Before, it listened on 127.0.0.1 only.
+TEST(CliFamily, UdpProxyOnPortListensOnBothLoopbacks) {
+  auto target = Process::start({wire_cmd, "serve", "echo", "--udp", "127.0.0.1:0", "--quiet"});
+  auto target_lines = listening_lines(target, 1);
+  ASSERT_EQ(target_lines.size(), 1u);
+  auto proxy = Process::start({wire_cmd, "proxy", "--udp", ":0", target_lines[0].substr(4)});
+  auto lines = listening_lines(proxy, 2);
+  ASSERT_EQ(lines.size(), 2u) << proxy.read_all(Stream::err, 1s);
+  const std::string port = port_of(lines[0]);
+  EXPECT_EQ(lines[0], "udp 127.0.0.1:" + port);
+  EXPECT_EQ(lines[1], "udp [::1]:" + port);
+  for (const std::string& to : {"[::1]:" + port, "127.0.0.1:" + port}) {
+    auto r = run({wire_cmd, "udp", "send", to, "via proxy", "--wait-reply", "10"});
+    EXPECT_EQ(r.code, 0) << to << r.err;
+    EXPECT_NE(r.out.find("received message b'via proxy' from " + to), std::string::npos) << r.out;
+  }
+  proxy.signal(SIGTERM);
+  EXPECT_EQ(proxy.wait(), 0);
+  target.signal(SIGTERM);
+  EXPECT_EQ(target.wait(), 0);
+}
+
 }  // namespace
 }  // namespace wire::test

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 
 #include <string>
 #include <vector>
@@ -108,15 +109,22 @@ TEST(ServeSignals, DrainDeadlineResetsAnUnreadClientAndCountsIt) {
   ASSERT_TRUE(c.set_non_blocking(true));
   const std::string chunk(65536, 'u');
   std::size_t sent = 0;
-  for (int idle = 0; idle < 3 && sent < (256u << 20);) {  // until the server stops reading us
+  // Until the server stops reading us: no room to send and no echo arriving for 300 ms (a
+  // server that lags behind, under a sanitizer or load, still makes one or the other happen).
+  int arrived = -1;
+  for (int idle = 0; idle < 6 && sent < (256u << 20);) {
     auto n = c.send(chunk);
     if (n) {
       sent += *n;
       idle = 0;
-    } else {
-      pollfd p{c.native_handle(), POLLOUT, 0};
-      if (::poll(&p, 1, 150) == 0) ++idle;
+      continue;
     }
+    pollfd p{c.native_handle(), POLLOUT, 0};
+    if (::poll(&p, 1, 50) != 0) continue;
+    int queued = 0;
+    ::ioctl(c.native_handle(), FIONREAD, &queued);
+    idle = queued == arrived ? idle + 1 : 0;
+    arrived = queued;
   }
   ASSERT_GT(sent, 1u << 20);
   server.signal(SIGTERM);

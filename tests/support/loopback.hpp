@@ -34,6 +34,39 @@ inline std::unique_ptr<Server> start_server(const ServerOptions& options, Handle
   return std::move(*s);
 }
 
+/// Sends from a client that never reads until the server has stopped reading it for good:
+/// the client cannot send, the server has output queued past `low_water` (so it stays paused:
+/// reading resumes only at or below it), and neither of the server's byte counts moves for
+/// 200 ms. A server that falls behind (a sanitizer, a loaded machine) still moves its counts,
+/// so it is waited for rather than mistaken for a paused one. Gives up at `limit` bytes or
+/// after 30 s. Returns the bytes sent; the socket is left non-blocking.
+inline std::size_t push_until_paused(TcpStream& s, const Server& server, std::size_t low_water,
+                                     std::size_t limit) {
+  (void)s.set_non_blocking(true);
+  const std::string chunk(64 << 10, 'x');
+  std::size_t total = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  auto last = server.stats();
+  int still = 0;  // 10-ms polls in a row with no room and no change in the server's counts
+  while (total < limit && std::chrono::steady_clock::now() < deadline) {
+    auto n = s.send(chunk);
+    if (n) {
+      total += *n;
+      still = 0;
+      continue;
+    }
+    if (!would_block(n.error())) break;
+    pollfd p{s.native_handle(), POLLOUT, 0};
+    if (::poll(&p, 1, 10) != 0) continue;
+    const auto now = server.stats();
+    const bool moved = now.bytes_received != last.bytes_received || now.bytes_sent != last.bytes_sent;
+    last = now;
+    still = moved ? 0 : still + 1;
+    if (still >= 20 && now.bytes_received - now.bytes_sent > low_water) break;
+  }
+  return total;
+}
+
 /// A blocking client whose receives give up after `timeout` (EAGAIN).
 inline TcpStream connect_to(const Endpoint& at, std::chrono::milliseconds timeout = 10s) {
   auto s = TcpStream::connect(at, {.local = std::nullopt, .timeout = timeout});

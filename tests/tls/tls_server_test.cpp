@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tls/certificates.hpp"
@@ -122,6 +121,30 @@ Result<std::vector<std::byte>> read_to_end(TlsStream& s) {
   }
 }
 
+// Sends `data` through an echo and reads everything back, then closes with close_notify and
+// reads to the clean end. One thread: an SSL object may not send on one thread while another
+// receives on it (TlsStream is one thread at a time). Each 64 KiB piece is read back before the
+// next goes, so neither side's buffers fill.
+Result<std::vector<std::byte>> echo_in_lockstep(TlsStream& s, std::span<const std::byte> data) {
+  std::vector<std::byte> got;
+  std::byte buffer[65536];
+  for (std::size_t at = 0; at < data.size(); at += sizeof buffer) {
+    auto sent = s.send_all(data.subspan(at, std::min(sizeof buffer, data.size() - at)));
+    if (!sent) return fail(sent.error());
+    while (got.size() < std::min(at + sizeof buffer, data.size())) {
+      auto n = s.receive(buffer);
+      if (!n) return fail(n.error());
+      if (*n == 0) return fail(std::make_error_code(std::errc::connection_aborted));
+      got.insert(got.end(), buffer, buffer + *n);
+    }
+  }
+  if (auto closed = s.shutdown_write(); !closed) return fail(closed.error());  // echo answers
+  auto rest = read_to_end(s);
+  if (!rest) return fail(rest.error());
+  got.insert(got.end(), rest->begin(), rest->end());
+  return got;
+}
+
 // Whether the server ended a raw connection (EOF or reset) within the receive timeout, and
 // what it sent first.
 struct RawEnd {
@@ -151,24 +174,9 @@ TEST(TlsServer, EchoesOneMebibyteEachWayAndClosesWithCloseNotify) {
   auto tls = tls_to(running.at);
   ASSERT_TRUE(tls) << tls.error().message();
   const auto data = pattern(1 << 20, 7);
-  // One thread: an SSL object may not send on one thread while it receives on another. Each
-  // 64 KiB piece is read back before the next goes, so neither side's buffers fill.
-  std::vector<std::byte> got;
-  std::byte buffer[65536];
-  for (std::size_t at = 0; at < data.size(); at += sizeof buffer) {
-    const auto piece = std::span(data).subspan(at, std::min(sizeof buffer, data.size() - at));
-    ASSERT_TRUE(tls->send_all(piece));
-    while (got.size() < at + piece.size()) {
-      auto n = tls->receive(buffer);
-      ASSERT_TRUE(n && *n > 0) << (n ? "early end" : n.error().message());
-      got.insert(got.end(), buffer, buffer + *n);
-    }
-  }
-  ASSERT_TRUE(tls->shutdown_write());  // close_notify: echo answers with its own
-  auto rest = read_to_end(*tls);
-  ASSERT_TRUE(rest) << rest.error().message();
-  got.insert(got.end(), rest->begin(), rest->end());
-  EXPECT_TRUE(got == data) << "echoed " << got.size() << " bytes";
+  auto got = echo_in_lockstep(*tls, data);
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_TRUE(*got == data) << "echoed " << got->size() << " bytes";
   EXPECT_EQ(running.server->stats().bytes_received, data.size());  // plaintext counted
 }
 
@@ -373,12 +381,7 @@ TEST(TlsServer, ACoroutineReadingWholeBuffersSeesPlaintext) {
   auto tls = tls_to(*(*server)->tcp_endpoint());
   ASSERT_TRUE(tls) << tls.error().message();
   const auto data = pattern(1 << 20, 11);
-  std::thread writer([&] {
-    EXPECT_TRUE(tls->send_all(data));
-    EXPECT_TRUE(tls->shutdown_write());
-  });
-  auto echoed = read_to_end(*tls);
-  writer.join();
+  auto echoed = echo_in_lockstep(*tls, data);
   ASSERT_TRUE(echoed) << echoed.error().message();
   EXPECT_TRUE(*echoed == data) << "echoed " << echoed->size() << " bytes";
 }

@@ -1,5 +1,6 @@
 // wire bench: the load generator. tcp-echo, tcp-bulk, udp-flood and tcp-connect drive a server
-// from --threads workers (each its own epoll loop, see bench_tcp.cpp and bench_udp.cpp), print a
+// from --threads workers (each its own epoll loop, see bench_tcp.cpp, bench_tls.cpp for --tls
+// and bench_udp.cpp), print a
 // line per --interval on stdout (as iperf3 -i), then the rate and latency quantiles (or all of
 // it as --json), and say when the generator itself, not the server, was the bottleneck.
 #include <sched.h>
@@ -45,11 +46,13 @@ struct ModeInfo {
   const char* unit;  // what one op is, for the rate
 };
 
-ModeInfo mode_info(const std::string& mode) {
-  if (mode == "tcp-bulk") return {run_tcp_bulk, 128 * 1024, "writes"};
-  if (mode == "udp-flood") return {run_udp_flood, 64, "datagrams"};
-  if (mode == "tcp-connect") return {run_tcp_connect, 0, "connections"};
-  return {run_tcp_echo, 64, "requests"};
+ModeInfo mode_info(const BenchOptions& o) {
+  const bool tls = o.tls.enabled;
+  if (o.mode == "tcp-bulk") return {tls ? run_tls_bulk : run_tcp_bulk, 128 * 1024, "writes"};
+  if (o.mode == "udp-flood") return {run_udp_flood, 64, "datagrams"};
+  if (o.mode == "tcp-connect")
+    return tls ? ModeInfo{run_tls_connect, 0, "handshakes"} : ModeInfo{run_tcp_connect, 0, "connections"};
+  return {tls ? run_tls_echo : run_tcp_echo, 64, "requests"};
 }
 
 struct CpuUse {
@@ -168,6 +171,7 @@ std::optional<Summary> run_load(const BenchOptions& o, const Endpoint& peer, con
     s.total.received += r.received;
     s.total.errors += r.errors;
     s.total.cpu_seconds += r.cpu_seconds;
+    if (s.total.tls.protocol.empty()) s.total.tls = r.tls;
     s.busiest_thread = std::max(s.busiest_thread, r.cpu_seconds / s.elapsed);
   }
   return s;
@@ -206,6 +210,9 @@ nlohmann::json to_json(const BenchOptions& o, const Endpoint& peer, const ModeIn
                 {"loss_ratio", s.total.ops ? static_cast<double>(lost) / static_cast<double>(s.total.ops) : 0.0}};
   }
   if (o.mode == "tcp-bulk") j["sendfile"] = o.sendfile;
+  if (o.tls.enabled)
+    j["tls"] = {{"protocol", s.total.tls.protocol}, {"cipher", s.total.tls.cipher},
+                {"alpn", s.total.tls.alpn}, {"verified", !o.tls.insecure}};
   j["interval_s"] = o.interval;
   j["intervals"] = nlohmann::json::array();
   for (const auto& i : s.intervals) {
@@ -238,6 +245,10 @@ void print_text(const nlohmann::json& j) {
                "latency", l["p50"].get<double>(), l["p90"].get<double>(), l["p99"].get<double>(),
                l["p99_9"].get<double>(), l["max"].get<double>());
   }
+  if (j.contains("tls"))
+    fmt::print("  {:<11} {} {}{}\n", "tls", j["tls"]["protocol"].get<std::string>(),
+               j["tls"]["cipher"].get<std::string>(),
+               j["tls"]["verified"].get<bool>() ? "" : " (--insecure: not verified)");
   const auto& g = j["generator"];
   fmt::print("  {:<11} cpu {:.2f} s (user {:.2f}, system {:.2f}), busiest thread {:.0f} %\n",
              "generator", g["cpu_s"].get<double>(), g["user_s"].get<double>(),
@@ -281,10 +292,16 @@ std::string saturation_advice(const BenchOptions& o, double busiest) {
 }
 
 int run_bench(BenchOptions o) {
-  const ModeInfo info = mode_info(o.mode);
+  const ModeInfo info = mode_info(o);
   if (auto why = validate(o, info); !why.empty()) return report(why, exit_usage);
   auto peers = resolve_or_report(o.address);
   if (!peers) return exit_failure;
+  if (o.tls.enabled) {
+    // One context for every worker and connection, as `wire tcp connect --tls` makes it.
+    o.tls_context = make_client_context(o.tls);
+    if (!o.tls_context) return exit_failure;
+    o.tls_server_name = server_name_for(o.tls, o.address, peers->front());
+  }
   auto summary = run_load(o, peers->front(), info);
   if (!summary) return exit_failure;
   const auto j = to_json(o, peers->front(), info, *summary);
@@ -315,8 +332,9 @@ void add_bench_commands(CLI::App& app, Action& action) {
                    "Example: wire bench tcp-bulk 127.0.0.1:9 --size 131072 --sendfile"},
       {"udp-flood", "Datagrams flat out or at --rate; with an echo server, echoed and lost.\n"
                     "Example: wire bench udp-flood 127.0.0.1:7 --size 64 --rate 100000"},
-      {"tcp-connect", "Connections opened and closed per second, with connect latency.\n"
-                      "Example: wire bench tcp-connect 127.0.0.1:7 --connections 16"},
+      {"tcp-connect", "Connections opened and closed per second, with connect latency; with --tls,\n"
+                      "full handshakes per second (each closed with close_notify).\n"
+                      "Example: wire bench tcp-connect 127.0.0.1:8443 --tls --ca ca.pem -c 16"},
   };
   for (const auto& m : modes) {
     auto* sub = bench->add_subcommand(m.name, m.help);
@@ -349,7 +367,13 @@ void add_bench_commands(CLI::App& app, Action& action) {
     sub->add_option("--batch", options->batch, "udp-flood: datagrams a sendmmsg")
         ->check(whole_in(1, max_udp_batch))
         ->capture_default_str();
-    sub->add_flag("--sendfile", options->sendfile, "tcp-bulk: send with sendfile(2) from a file");
+    auto* sendfile =
+        sub->add_flag("--sendfile", options->sendfile, "tcp-bulk: send with sendfile(2) from a file");
+    if (std::string_view(m.name).starts_with("tcp-")) {
+      // The flags of `wire tcp connect --tls`; sendfile(2) cannot encrypt (no kernel TLS here).
+      add_tls_client_flags(*sub, options->tls);
+      sendfile->excludes("--tls");
+    }
     sub->add_flag("--json", options->json, "print the result as JSON");
     sub->add_flag("-q,--quiet", options->quiet, "no progress lines");
     sub->callback([&action, options, name = std::string(m.name)] {

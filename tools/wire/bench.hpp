@@ -8,10 +8,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <latch>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "histogram.hpp"
+#include "tls_options.hpp"
 #include "wire/endpoint.hpp"
+#include "wire/socket.hpp"
+#include "wire/tcp.hpp"
+#include "wire/tls.hpp"
 
 namespace wire::cli {
 
@@ -30,6 +36,10 @@ struct BenchOptions {
   bool sendfile = false;     ///< tcp-bulk: send from a file with sendfile(2) instead of send(2)
   bool json = false;
   bool quiet = false;        ///< no progress lines
+  TlsFlags tls;              ///< --tls and the client flags of `wire tcp connect` (TCP modes)
+  /// Made from `tls` once, before the workers start; shared by them (TlsContext is thread-safe).
+  std::optional<TlsContext> tls_context;
+  std::string tls_server_name;  ///< what the certificate must match (as tcp connect decides)
 };
 
 /// Counters a worker updates as it goes (relaxed), read at each interval for the progress line.
@@ -55,6 +65,7 @@ struct WorkerResult {
   std::uint64_t received = 0; ///< udp-flood: echoes received
   std::uint64_t errors = 0;   ///< failed connects, resets, send errors
   double cpu_seconds = 0;     ///< this thread's CPU time while the load ran
+  TlsSessionInfo tls;         ///< --tls: what the first handshake agreed on
   std::string error;          ///< why set-up failed (then nothing else is meaningful)
 };
 
@@ -77,6 +88,26 @@ void run_tcp_connect(const BenchOptions& o, const Endpoint& peer, int connection
                      Control& control, Progress& progress, WorkerResult& result);
 void run_udp_flood(const BenchOptions& o, const Endpoint& peer, int connections, Control& control,
                    Progress& progress, WorkerResult& result);
+
+/// As the TCP workers, over TLS (bench_tls.cpp): every connection handshakes before the clock
+/// starts (tcp-connect: each one, timed), and ends with close_notify.
+void run_tls_echo(const BenchOptions& o, const Endpoint& peer, int connections, Control& control,
+                  Progress& progress, WorkerResult& result);
+void run_tls_bulk(const BenchOptions& o, const Endpoint& peer, int connections, Control& control,
+                  Progress& progress, WorkerResult& result);
+void run_tls_connect(const BenchOptions& o, const Endpoint& peer, int connections,
+                     Control& control, Progress& progress, WorkerResult& result);
+
+// ---- the pieces every TCP worker shares (bench_tcp.cpp) ----
+
+/// Connects `count` streams to `peer` (blocking, 5 s each), then makes them non-blocking.
+Result<std::vector<TcpStream>> connect_all(const Endpoint& peer, int count, bool no_delay);
+/// Sets up the epoll set for a worker or records why not; false means give up.
+bool open_epoll(Socket& ep, WorkerResult& result);
+/// epoll_ctl(op) for `fd` with `events`, tagged with `tag`.
+void watch(int ep, int op, int fd, std::uint32_t events, std::uint64_t tag);
+/// Arrives at the start line; false if any worker failed to set up (so nothing is measured).
+bool arrive(Control& control, WorkerResult& result);
 
 /// The CPU time of the calling thread, in seconds.
 double thread_cpu_seconds() noexcept;

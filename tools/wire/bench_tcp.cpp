@@ -16,18 +16,41 @@
 #include <vector>
 
 #include "bench.hpp"
+#include "bench_echo.hpp"
 #include "command.hpp"
 #include "wire/tcp.hpp"
 
 namespace wire::cli {
 namespace {
 
-constexpr int max_events = 256;
-constexpr int tick_ms = 10;  // how often a quiet loop looks at control.stop
-constexpr std::size_t read_chunk = 256 * 1024;
+using echo::max_events;
+using echo::read_chunk;
+using echo::tick_ms;
 constexpr int max_burst = 16;  // tcp-bulk: writes in a row before looking at other streams
 
-/// Connects `count` streams to `peer` (blocking, 5 s each), then makes them non-blocking.
+/// Plain TCP for the echo worker: one recv(2) or send(2) a call.
+struct PlainIo {
+  using Stream = TcpStream;
+  static constexpr bool partial_write_means_full = true;
+  static long put(TcpStream& s, std::span<const std::byte> data) {
+    for (;;) {
+      const ssize_t n = ::send(s.native_handle(), data.data(), data.size(), MSG_NOSIGNAL);
+      if (n >= 0) return n;
+      if (errno != EINTR) return errno == EAGAIN ? 0 : -1;
+    }
+  }
+  static long get(TcpStream& s, std::span<std::byte> buffer) {
+    const ssize_t n = ::recv(s.native_handle(), buffer.data(), buffer.size(), 0);
+    if (n > 0) return n;
+    if (n == 0) return -1;
+    return errno == EAGAIN || errno == EINTR ? 0 : -1;
+  }
+  static int fd(const TcpStream& s) { return s.native_handle(); }
+  static void close(TcpStream& s) { s.close(); }
+};
+
+}  // namespace
+
 /// `no_delay` for request/response (each message leaves at once); a stream leaves it off, as
 /// iperf3 does, so the kernel packs full segments.
 Result<std::vector<TcpStream>> connect_all(const Endpoint& peer, int count, bool no_delay) {
@@ -45,7 +68,6 @@ Result<std::vector<TcpStream>> connect_all(const Endpoint& peer, int count, bool
   return streams;
 }
 
-/// Sets up the epoll set for a worker or records why not; false means give up.
 bool open_epoll(Socket& ep, WorkerResult& result) {
   ep = Socket(::epoll_create1(EPOLL_CLOEXEC));
   if (!ep.is_open()) result.error = fmt::format("epoll_create1: {}", last_system_error().message());
@@ -59,103 +81,15 @@ void watch(int ep, int op, int fd, std::uint32_t events, std::uint64_t tag) {
   ::epoll_ctl(ep, op, fd, &ev);
 }
 
-/// Arrives at the start line; false if any worker failed to set up (so nothing is measured).
 bool arrive(Control& control, WorkerResult& result) {
   if (!result.error.empty()) control.failed = true;
   control.ready.arrive_and_wait();
   return !control.failed;
 }
 
-// ---- tcp-echo ---------------------------------------------------------------------------------
-
-/// One echo connection: messages are consecutive `size`-byte pieces of the stream, so counting
-/// bytes received tells which messages are complete; their send times wait in a ring.
-struct EchoConnection {
-  TcpStream stream;
-  std::vector<std::uint64_t> sent_at;  // ring of send times, capacity = pipeline
-  std::size_t head = 0, in_flight = 0;
-  std::uint64_t received = 0;          // bytes received so far
-  std::uint64_t answered = 0;          // messages completed
-  std::size_t unsent = 0;              // bytes issued but not yet accepted by the kernel
-  bool want_out = false;               // EPOLLOUT registered (a write was partial)
-};
-
-class EchoWorker {
- public:
-  EchoWorker(const BenchOptions& o, WorkerResult& result, Progress& progress)
-      : size_(o.size), pipeline_(static_cast<std::size_t>(o.pipeline)), result_(result),
-        progress_(progress),
-        payload_(std::min<std::size_t>(size_ * pipeline_, 1u << 20), std::byte{'w'}),
-        scratch_(read_chunk) {}
-
-  void add(TcpStream stream) {
-    conns_.push_back({.stream = std::move(stream), .sent_at = std::vector<std::uint64_t>(pipeline_)});
-  }
-  std::vector<EchoConnection>& connections() { return conns_; }
-
-  /// Issues `count` new messages on `c` (stamped now) and writes what the kernel takes.
-  void issue(EchoConnection& c, std::size_t count, std::uint64_t now) {
-    for (std::size_t i = 0; i < count; ++i) {
-      c.sent_at[(c.head + c.in_flight) % pipeline_] = now;
-      ++c.in_flight;
-    }
-    c.unsent += count * size_;
-  }
-
-  /// Writes as much of c.unsent as the kernel takes; false on a dead connection.
-  bool flush(EchoConnection& c) {
-    while (c.unsent > 0) {
-      const std::size_t n = std::min(c.unsent, payload_.size());
-      ssize_t put = ::send(c.stream.native_handle(), payload_.data(), n, MSG_NOSIGNAL);
-      if (put < 0) {
-        if (errno == EINTR) continue;
-        return errno == EAGAIN;
-      }
-      c.unsent -= static_cast<std::size_t>(put);
-      if (static_cast<std::size_t>(put) < n) break;  // the window is full: wait for EPOLLOUT
-    }
-    return true;
-  }
-
-  /// Reads what arrived, completes messages, and issues as many new ones (closed loop).
-  bool on_readable(EchoConnection& c, bool issue_more) {
-    ssize_t got = ::recv(c.stream.native_handle(), scratch_.data(), scratch_.size(), 0);
-    if (got == 0) return false;
-    if (got < 0) return errno == EAGAIN || errno == EINTR;
-    c.received += static_cast<std::uint64_t>(got);
-    const std::uint64_t done = c.received / size_ - c.answered;
-    if (done == 0) return true;
-    const std::uint64_t now = now_ns();
-    for (std::uint64_t i = 0; i < done && c.in_flight > 0; ++i) {
-      result_.latency.record(now - c.sent_at[c.head]);
-      c.head = (c.head + 1) % pipeline_;
-      --c.in_flight;
-    }
-    c.answered += done;
-    result_.ops += done;
-    result_.bytes += done * size_;
-    if (issue_more) issue(c, static_cast<std::size_t>(done), now);
-    return flush(c);
-  }
-
-  void publish() {
-    progress_.ops.store(result_.ops, std::memory_order_relaxed);
-    progress_.bytes.store(result_.bytes, std::memory_order_relaxed);
-  }
-
- private:
-  std::size_t size_, pipeline_;
-  WorkerResult& result_;
-  Progress& progress_;
-  std::vector<std::byte> payload_, scratch_;
-  std::vector<EchoConnection> conns_;
-};
-
-}  // namespace
-
 void run_tcp_echo(const BenchOptions& o, const Endpoint& peer, int connections, Control& control,
                   Progress& progress, WorkerResult& result) {
-  EchoWorker worker(o, result, progress);
+  echo::Worker<PlainIo> worker(o, result, progress);
   Socket ep;
   if (open_epoll(ep, result)) {
     if (auto streams = connect_all(peer, connections, true); streams) {
@@ -165,41 +99,8 @@ void run_tcp_echo(const BenchOptions& o, const Endpoint& peer, int connections, 
     }
   }
   if (!arrive(control, result)) return;
-
-  const double cpu_start = thread_cpu_seconds();
-  auto& conns = worker.connections();
-  const std::uint64_t start = now_ns();
-  for (std::size_t i = 0; i < conns.size(); ++i) {
-    watch(ep.native_handle(), EPOLL_CTL_ADD, conns[i].stream.native_handle(), EPOLLIN, i);
-    worker.issue(conns[i], static_cast<std::size_t>(o.pipeline), start);
-    worker.flush(conns[i]);
-  }
-  epoll_event events[max_events];
-  std::size_t alive = conns.size();
-  while (!control.stop.load(std::memory_order_relaxed) && alive > 0) {
-    const int n = ::epoll_wait(ep.native_handle(), events, max_events, tick_ms);
-    for (int k = 0; k < n; ++k) {
-      auto& c = conns[events[k].data.u64];
-      bool ok = (events[k].events & EPOLLOUT) ? worker.flush(c) : true;
-      if (ok && (events[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) ok = worker.on_readable(c, true);
-      if (!ok) {
-        ++result.errors;
-        --alive;
-        c.stream.close();  // closing drops it from the epoll set
-        continue;
-      }
-      const bool want_out = c.unsent > 0;
-      if (want_out != c.want_out) {
-        c.want_out = want_out;
-        watch(ep.native_handle(), EPOLL_CTL_MOD, c.stream.native_handle(),
-              want_out ? EPOLLIN | EPOLLOUT : EPOLLIN, events[k].data.u64);
-      }
-    }
-    worker.publish();
-  }
-  result.cpu_seconds = thread_cpu_seconds() - cpu_start;
-  if (alive == 0 && !conns.empty())
-    result.error = fmt::format("{} closed every connection", peer.to_string());
+  echo::run(worker, ep.native_handle(), static_cast<std::size_t>(o.pipeline), peer, control,
+            result);
 }
 
 // ---- tcp-bulk ---------------------------------------------------------------------------------

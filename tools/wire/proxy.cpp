@@ -103,16 +103,14 @@ std::optional<ProxyOptions> proxy_options(const ProxyCommand& c, int& code) {
                   exit_usage);
     return std::nullopt;
   }
-  // The UDP relay has one listening socket a loop: ":PORT" is its first address (127.0.0.1).
-  if (c.udp) wanted.resize(1);
   auto listen = common_port(std::move(wanted), c.udp ? SOCK_DGRAM : SOCK_STREAM, c.family);
   if (!listen) return std::nullopt;
   auto target = resolve_or_report(c.target);
   if (!target) return std::nullopt;
   ProxyOptions o;
   o.listen = listen->front();
-  // TCP: the other addresses (":PORT"'s ::1) are the runtime's further listeners.
-  o.server.stream_listen.assign(listen->begin() + 1, listen->end());
+  // The other addresses (":PORT"'s ::1) are further listeners.
+  (c.udp ? o.server.udp_listen : o.server.stream_listen).assign(listen->begin() + 1, listen->end());
   o.server.dual_stack = c.family.dual_stack;
   o.target = target->front();
   o.udp = c.udp;
@@ -187,8 +185,7 @@ int run_proxy(const ProxyCommand& c) {
     if (at.family() == Family::local) log("listening on unix {}", at.host());
     else log("listening on {} {}", kind, at.to_string());
   };
-  say_listening((*proxy)->endpoint());
-  for (const Endpoint& at : options->server.stream_listen) say_listening(at);
+  for (const Endpoint& at : (*proxy)->endpoints()) say_listening(at);
   serve_until_stopped(**proxy, signals);
   (*proxy)->shutdown();
   auto ran = (*proxy)->wait();
