@@ -40,6 +40,11 @@ class ByteBuffer {
     std::memcpy(prepare(bytes.size()).data(), bytes.data(), bytes.size());
     end_ += bytes.size();
   }
+  /// True if appending `n` bytes reuses the storage held (no allocation).
+  bool fits(std::size_t n) const noexcept {
+    if (capacity_ - end_ >= n) return true;
+    return begin_ > 0 && capacity_ - size() >= n && size() <= capacity_ / 2;  // make_room slides
+  }
   /// Writable space of at least `n` bytes after the data; commit() what was written.
   std::span<std::byte> prepare(std::size_t n) {
     if (capacity_ - end_ < n) make_room(n);

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// EventLoop: one thread's reactor. It waits on a Poller (epoll), dispatches readiness to
+/// EventLoop: one thread's reactor. It waits on a Poller (epoll or io_uring), dispatches events to
 /// IoWatchers, runs timers from a min-heap, and runs functions posted from other threads (an
 /// eventfd wakes it). Servers run one loop per core; see server.hpp.
 ///

@@ -1,7 +1,9 @@
 #pragma once
 /// @file
-/// Poller: the readiness backend under EventLoop. The loop asks it to watch descriptors and to
-/// wait for events; epoll is the one shipped. Another backend (io_uring's poll operations, say)
+/// Poller: the backend under EventLoop. The loop asks it to watch descriptors and to wait for
+/// events. Two ship: epoll (make_epoll_poller(), readiness only), and libwire's private io_uring
+/// engine, which Server picks by ServerOptions::engine: its completions (accept, receive, send)
+/// reach the loop as ready events, and it serves readiness from an inner epoll. Another backend
 /// slots in by implementing this interface and passing it to EventLoop::create().
 ///
 /// Thread-safety: a Poller belongs to its loop's thread (see EventLoop); none of it is

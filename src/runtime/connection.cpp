@@ -124,7 +124,9 @@ bool Connection::read_once() {
       abort(make_error_code(errc::message_too_large));
       return false;
     }
-    into = pending_.prepare(std::min(room, o.read_size)).first(std::min(room, o.read_size));
+    const std::size_t want = std::min(room, o.read_size);
+    worker_.buffers().reserve(pending_, want);
+    into = pending_.prepare(want).first(want);
   }
   ssize_t n;
   do {
@@ -162,15 +164,20 @@ bool Connection::read_once() {
 void Connection::deliver(std::span<const std::byte> bytes, bool from_pending) {
   Input input(bytes.data(), bytes.size());
   worker_.handler().on_data(*this, input);
+  auto& spares = worker_.buffers();
   if (state_ != State::open) {
-    pending_.release();
+    spares.give(pending_);
     return;
   }
-  if (from_pending) pending_.consume(bytes.size() - input.size());
-  else pending_.append(input.data());
+  if (from_pending) {
+    pending_.consume(bytes.size() - input.size());
+  } else {
+    spares.reserve(pending_, input.size());
+    pending_.append(input.data());
+  }
   // Keep a working buffer for a decoder mid-message, but not a large idle one.
   if (pending_.empty() && pending_.capacity() > 2 * worker_.options().read_size)
-    pending_.release();
+    spares.give(pending_);
 }
 
 void Connection::on_peer_closed() {
@@ -196,6 +203,7 @@ bool Connection::send_raw(std::span<const std::byte> data) {
       abort(std::make_error_code(std::errc::no_buffer_space));
       return false;
     }
+    worker_.buffers().reserve(output_, data.size());
     output_.append(data);
     if (queued() > o.high_water && !paused_by_output_) {
       paused_by_output_ = true;
@@ -223,6 +231,7 @@ bool Connection::send_raw(std::span<const std::byte> data) {
     abort(std::make_error_code(std::errc::no_buffer_space));
     return false;
   }
+  worker_.buffers().reserve(output_, data.size());
   output_.append(data);
   if (output_.size() > o.high_water) paused_by_output_ = true;
   return true;
@@ -256,8 +265,9 @@ void Connection::flush() {
 
 void Connection::after_flush() {
   const auto& o = worker_.options();
-  if (output_.empty() && output_.capacity() > 2 * o.read_size) output_.release();
-  if (sending_.empty() && sending_.capacity() > 2 * o.read_size) sending_.release();
+  // Large drained queues go back to the worker's spares (the next burst takes one again).
+  if (output_.empty() && output_.capacity() > 2 * o.read_size) worker_.buffers().give(output_);
+  if (sending_.empty() && sending_.capacity() > 2 * o.read_size) worker_.buffers().give(sending_);
   if (paused_by_output_ && queued() <= o.low_water) {
     paused_by_output_ = false;
     if (state_ == State::open) worker_.handler().on_drain(*this);
@@ -287,7 +297,7 @@ void Connection::close() noexcept {
   if (state_ != State::open) return;
   if (tls_ && !tls_close()) return;  // close_notify first (or once the handshake is done)
   state_ = State::closing;
-  pending_.release();
+  worker_.buffers().give(pending_);
   if (connecting_) return;  // finish_connect() goes on from here
   if (queued() == 0) finish_output();
   else if (readable_ && reading()) worker_.retry_read(this);
@@ -344,9 +354,10 @@ void Connection::destroy(std::error_code reason) {
   if (uring_) uring_stop();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
-  output_.release();
-  if (!uring_ || !uring_->sending) sending_.release();
-  pending_.release();
+  auto& spares = worker_.buffers();
+  spares.give(output_);
+  if (!uring_ || !uring_->sending) spares.give(sending_);  // else the kernel still reads it
+  spares.give(pending_);
   worker_.closed(this, was_lingering);
 }
 

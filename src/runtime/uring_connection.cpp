@@ -50,6 +50,7 @@ void Connection::uring_received(std::span<const std::byte> bytes) {
         return;
       }
       const std::size_t take = std::min(room, bytes.size());
+      worker_.buffers().reserve(pending_, take);
       pending_.append(bytes.first(take));
       bytes = bytes.subspan(take);
       uring_->unseen = false;
@@ -63,6 +64,7 @@ void Connection::uring_received(std::span<const std::byte> bytes) {
 // these bytes: keep them for on_data when reading resumes, and stop receiving. What can
 // arrive so is bounded by the provided buffers, as epoll's is by one read.
 void Connection::uring_hold(std::span<const std::byte> bytes) {
+  worker_.buffers().reserve(pending_, bytes.size());
   pending_.append(bytes);
   uring_->held += bytes.size();
   uring_->unseen = true;

@@ -41,6 +41,13 @@ std::size_t bulk_read_size(const ServerOptions& o) noexcept {
   return std::max(o.read_size, grown);
 }
 
+// Spare queue storage a busy worker keeps: the buffers a few busy connections swap (an output
+// queue just above the high-water mark holds about twice it, input held while paused up to the
+// 4 MiB of provided buffers), at most 16 MiB whatever the options; an idle sweep frees them.
+std::size_t spare_budget(const ServerOptions& o) {
+  return std::clamp<std::size_t>(16 * o.high_water, BufferPool::min_kept, std::size_t{16} << 20);
+}
+
 }  // namespace
 
 Worker::Worker(Shared& shared, std::unique_ptr<EventLoop> loop, UringPoller* ring)
@@ -50,7 +57,8 @@ Worker::Worker(Shared& shared, std::unique_ptr<EventLoop> loop, UringPoller* rin
       ring_(ring),
       read_size_(shared.options.read_size),
       bulk_read_size_(bulk_read_size(shared.options)),
-      read_buffer_(new std::byte[bulk_read_size_]) {
+      read_buffer_(new std::byte[bulk_read_size_]),
+      buffers_(spare_budget(shared.options)) {
   loop_->set_batch_end([this] { return batch_end(); });
 }
 
@@ -59,7 +67,8 @@ Worker::Worker(Shared& shared, EventLoop& loop)
       loop_(&loop),
       read_size_(shared.options.read_size),
       bulk_read_size_(bulk_read_size(shared.options)),
-      read_buffer_(new std::byte[bulk_read_size_]) {
+      read_buffer_(new std::byte[bulk_read_size_]),
+      buffers_(spare_budget(shared.options)) {
   loop_->set_batch_end([this] { return batch_end(); });
   arm_sweep();  // lingering connections still need their timeout
 }
@@ -288,6 +297,7 @@ void Worker::sweep() {
     if (quiet(c) < o.linger_timeout) break;
     c->abort({});  // our output was all sent; the peer just never closed
   }
+  buffers_.trim();
   arm_sweep();
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/address_cap.hpp"
+#include "runtime/buffer_pool.hpp"
 #include "wire/byte_buffer.hpp"
 #include "wire/connection.hpp"
 #include "wire/event_loop.hpp"
@@ -150,6 +151,8 @@ class Worker {
   std::span<std::byte> read_buffer() noexcept { return {read_buffer_.get(), read_size_}; }
   // The larger read of a connection whose last read filled read_size (a bulk stream).
   std::span<std::byte> bulk_read_buffer() noexcept { return {read_buffer_.get(), bulk_read_size_}; }
+  /// Spare queue storage, shared by its connections' input and output buffers.
+  BufferPool& buffers() noexcept { return buffers_; }
 
   /// Stops accepting and receiving, drains connections, then stops the loop. Loop thread.
   void begin_shutdown();
@@ -206,6 +209,7 @@ class Worker {
   std::size_t read_size_;
   std::size_t bulk_read_size_;  // see bulk_read_size() in worker.cpp
   std::unique_ptr<std::byte[]> read_buffer_;
+  BufferPool buffers_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;  // one per listening socket
   bool accepting_ = false;
   EventLoop::TimerId accept_timer_ = 0;
