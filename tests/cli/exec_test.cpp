@@ -2,7 +2,9 @@
 // clients: bytes through `cat`, a shell line, -k one after another and at once, the
 // --max-connections bound, the idle kill, SIGTERM, and no zombie left. Everything waits on lines
 // read with deadlines or on /proc, never on sleeps.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -30,6 +32,16 @@ std::string port_of(const Bound& b) { return std::to_string(b.at.port()); }
 
 Process ncat(const Bound& b) { return Process::start({"ncat", "127.0.0.1", port_of(b)}); }
 
+// A /proc file's text, or "" if the process is gone.
+std::string read_proc_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  char buffer[4096];
+  const ssize_t n = ::read(fd, buffer, sizeof buffer);
+  ::close(fd);
+  return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : std::string();
+}
+
 // Children of `parent` as (pid, state letter) from /proc/PID/stat.
 std::vector<std::pair<pid_t, char>> children_of(pid_t parent) {
   std::vector<std::pair<pid_t, char>> found;
@@ -37,8 +49,9 @@ std::vector<std::pair<pid_t, char>> children_of(pid_t parent) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string text((std::istreambuf_iterator<char>(in)), {});
+    // read(2), not ifstream: a process that exits between open and read makes the read fail
+    // with ESRCH, which libstdc++'s filebuf throws as an exception.
+    std::string text = read_proc_file(entry.path() / "stat");
     const auto paren = text.rfind(')');
     if (paren == std::string::npos || paren + 4 >= text.size()) continue;
     const char state = text[paren + 2];
