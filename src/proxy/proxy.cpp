@@ -81,19 +81,34 @@ Result<void> Proxy::wait() {
   // The loops are over: what delay still held was never sent (counted once).
   const std::size_t held = counters_->held.exchange(0, std::memory_order_relaxed);
   counters_->held_bytes.store(0, std::memory_order_relaxed);
-  detail::bump(counters_->held_at_stop, held);
+  counters_->held_at_stop.fetch_add(held, std::memory_order_relaxed);
   return ran;
 }
 
-ProxyStats Proxy::stats() const {
-  const auto& c = *counters_;
-  auto get = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-  return {get(c.connections),   get(c.connect_failures), get(c.resets),
-          get(c.bytes_to_target), get(c.bytes_to_client), get(c.datagrams_in),
-          get(c.datagrams_out), get(c.dropped),          get(c.duplicated),
-          get(c.reordered),     get(c.send_errors),      get(c.sessions_cut),
-          get(c.bytes_dropped), get(c.held_overflow),    get(c.held_at_stop),
-          get(c.refused)};
+ProxyStats Proxy::stats() const { return counters_->sum(); }
+
+ProxyStats ProxyCounters::sum() const {
+  ProxyStats s;
+  std::lock_guard lock(mutex_);
+  for (const auto& l : loops_) {
+    s.connections += l->connections.get();
+    s.connect_failures += l->connect_failures.get();
+    s.resets += l->resets.get();
+    s.bytes_to_target += l->bytes_to_target.get();
+    s.bytes_to_client += l->bytes_to_client.get();
+    s.datagrams_in += l->datagrams_in.get();
+    s.datagrams_out += l->datagrams_out.get();
+    s.dropped += l->dropped.get();
+    s.duplicated += l->duplicated.get();
+    s.reordered += l->reordered.get();
+    s.send_errors += l->send_errors.get();
+    s.sessions_cut += l->sessions_cut.get();
+    s.bytes_dropped += l->bytes_dropped.get();
+    s.held_overflow += l->held_overflow.get();
+    s.refused += l->refused.get();
+  }
+  s.held_at_stop = held_at_stop.load(std::memory_order_relaxed);
+  return s;
 }
 
 }  // namespace wire

@@ -1,38 +1,60 @@
 #pragma once
-// The relays behind Proxy (private to the library): the TCP and UDP handlers, the counters they
-// share, and the dice that decide the faults.
+// The relays behind Proxy (private to the library): the TCP and UDP handlers, their counters
+// (one set a loop) and the limits they share, and the dice that decide the faults.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <system_error>
 #include <vector>
 
+#include "runtime/worker.hpp"
 #include "wire/handler.hpp"
 #include "wire/proxy.hpp"
 
 namespace wire {
 
+namespace detail {
+
+/// One loop's counts. Each loop's relay writes only its own (detail::Counter: a plain add, no
+/// locked instruction per forward) and stats() sums them from any thread. Cache-line aligned so
+/// two loops never write the same line.
+struct alignas(64) LoopCounts {
+  Counter connections, connect_failures, resets, bytes_to_target, bytes_to_client;
+  Counter datagrams_in, datagrams_out, dropped, duplicated, reordered, send_errors;
+  Counter sessions_cut, bytes_dropped, held_overflow, refused;
+};
+
+}  // namespace detail
+
+/// What every loop of one Proxy shares: each loop's counts, and the process-wide limits.
+/// Thread-safety: add_loop() and sum() from any thread; a loop writes only its own counts.
 struct ProxyCounters {
-  std::atomic<std::uint64_t> connections{0}, connect_failures{0}, resets{0};
-  std::atomic<std::uint64_t> bytes_to_target{0}, bytes_to_client{0};
-  std::atomic<std::uint64_t> datagrams_in{0}, datagrams_out{0}, dropped{0}, duplicated{0};
-  std::atomic<std::uint64_t> reordered{0}, send_errors{0};
-  std::atomic<std::uint64_t> sessions_cut{0}, bytes_dropped{0}, held_overflow{0};
-  std::atomic<std::uint64_t> held_at_stop{0}, refused{0};
+  /// A new loop's counts, kept as long as this (stats() sums them after the loops end).
+  detail::LoopCounts& add_loop() {
+    std::lock_guard lock(mutex_);
+    return *loops_.emplace_back(std::make_unique<detail::LoopCounts>());
+  }
+  /// Every loop's counts added up, and held_at_stop.
+  ProxyStats sum() const;
+
+  std::atomic<std::uint64_t> held_at_stop{0};  // written once, by Proxy::wait()
   // Process-wide limits: every loop draws from the same budget (see take()).
   std::atomic<std::size_t> flows{0};        // UDP flows open
   std::atomic<std::size_t> held{0};         // UDP datagrams held back by delay
   std::atomic<std::size_t> held_bytes{0};   // and their bytes
+
+  // Private in spirit: add_loop() and sum() only.
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<detail::LoopCounts>> loops_;
 };
 
 namespace detail {
 
-/// Adds to a shared counter (relaxed: the counts are read only for reports).
-inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
-  counter.fetch_add(n, std::memory_order_relaxed);
-}
+/// Adds to one of this loop's counts.
+inline void bump(Counter& counter, std::uint64_t n = 1) noexcept { counter.add(n); }
 
 /// Takes `n` from a budget shared by every loop if `in_use + n <= limit`; false (nothing
 /// taken) otherwise. A process-wide limit, never a per-loop one.

@@ -2,7 +2,8 @@
 // two pipes carry the bytes, each holding back what the faults delay and pausing its source while
 // the far side (or the pipe itself) holds more than the high-water mark. On shutdown sessions
 // go on to their end; the runtime resets what is left at the drain deadline. With no fault to
-// apply, a session's two directions splice (splice_relay.cpp) and its bytes stay in the kernel.
+// apply, a session's two directions move themselves (splice_relay.cpp): small transfers by
+// recv/send, bulk ones spliced so their bytes stay in the kernel.
 #include <algorithm>
 #include <deque>
 #include <unordered_set>
@@ -39,7 +40,7 @@ struct Pipe {
   bool paused = false;  // we paused `from`
   std::uint64_t read = 0;     // bytes taken from `from`
   std::uint64_t counted = 0;  // of `to`'s bytes_sent(), what the report already has
-  SplicePipe splice;          // open: this direction splices (then held/pieces stay empty)
+  AutoSplice splice;          // enabled: this direction moves itself (held/pieces stay empty)
 };
 
 struct Session {
@@ -56,7 +57,8 @@ struct Session {
 class TcpRelay final : public Handler, private IoHook {
  public:
   TcpRelay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters, EventLoop& loop)
-      : options_(options), faults_(options.faults), counters_(std::move(counters)), loop_(loop) {
+      : options_(options), faults_(options.faults), counters_(std::move(counters)),
+        counts_(counters_->add_loop()), loop_(loop) {
     direct_ = faults_.delay.count() == 0 && faults_.jitter.count() == 0 && faults_.rate == 0 &&
               faults_.split == 0 && faults_.reset_after == 0;
     splice_ = can_splice(options);
@@ -72,7 +74,7 @@ class TcpRelay final : public Handler, private IoHook {
       pump(s->up);
       return;
     }
-    bump(counters_->connections);
+    bump(counts_.connections);
     // Each leg is paused by the pipe that feeds it (update_pause), never by its own output:
     // reading the target must not wait on writing to it, or a target that writes before it
     // reads deadlocks with us (both sides' queues full, neither read).
@@ -84,8 +86,12 @@ class TcpRelay final : public Handler, private IoHook {
     s->up.session = s->down.session = s;
     s->up.from = s->down.to = &c;
     s->up.to_target = true;
-    const bool spliced = splice_ && open_splices(*s);
-    if (spliced) SpliceIo::attach(c, *this);
+    const bool spliced = splice_;
+    if (spliced) {  // each direction copies or splices by itself from here on
+      s->up.splice.enable();
+      s->down.splice.enable();
+      SpliceIo::attach(c, *this);
+    }
     auto target = c.connect(options_.target);
     if (!target) {
       connect_failed(target.error());
@@ -138,7 +144,6 @@ class TcpRelay final : public Handler, private IoHook {
     if (events & (io::write | io::error)) pump(client ? s->down : s->up);
     if (events & io::read) pump(client ? s->up : s->down);
   }
-  bool open_splices(Session& s);
   void splice_pump(Pipe& p);
   void accept(Pipe& p, std::span<const std::byte> data);
   void pump(Pipe& p);
@@ -155,9 +160,10 @@ class TcpRelay final : public Handler, private IoHook {
   ProxyOptions options_;
   ProxyFaults faults_;
   std::shared_ptr<ProxyCounters> counters_;
+  LoopCounts& counts_;  // this loop's
   EventLoop& loop_;
   bool direct_ = false;  // no faults: forward straight from the read buffer
-  bool splice_ = false;  // no faults, nothing that must see the bytes: splice sessions
+  bool splice_ = false;  // no faults, nothing that must see the bytes: sessions move themselves
   bool shutting_down_ = false;
   std::uint64_t opened_ = 0;
   std::unordered_set<Session*> sessions_;
@@ -165,7 +171,7 @@ class TcpRelay final : public Handler, private IoHook {
 
 void TcpRelay::accept(Pipe& p, std::span<const std::byte> data) {
   if (!p.to || !p.to->is_open()) {  // the other side is gone (its reset follows): count the loss
-    bump(counters_->bytes_dropped, data.size());
+    bump(counts_.bytes_dropped, data.size());
     return;
   }
   p.read += data.size();
@@ -184,7 +190,7 @@ void TcpRelay::accept(Pipe& p, std::span<const std::byte> data) {
 }
 
 void TcpRelay::pump(Pipe& p) {
-  if (p.splice.is_open()) return splice_pump(p);
+  if (p.splice.enabled()) return splice_pump(p);
   if (!p.to || !p.to->is_open()) return;
   if (p.to_target && !p.session->target_ready) {  // on_connect pumps
     update_pause(p);
@@ -210,19 +216,9 @@ void TcpRelay::pump(Pipe& p) {
   update_pause(p);
 }
 
-// Both directions get a pipe, or neither does (out of descriptors: this session copies).
-bool TcpRelay::open_splices(Session& s) {
-  auto up = SplicePipe::open();
-  auto down = SplicePipe::open();
-  if (!up || !down) return false;
-  s.up.splice = std::move(*up);
-  s.down.splice = std::move(*down);
-  return true;
-}
-
-// A spliced direction: move what the sockets allow, pass the FIN on once the pipe is empty, and
-// turn a failed splice into the same abort (and so the same reset of the other leg) as a failed
-// recv or send would be.
+// A direction that moves itself (AutoSplice: copied when small, spliced when bulk): move what
+// the sockets allow, pass the FIN on once nothing is held, and turn a failed recv, send or splice
+// into the same abort (and so the same reset of the other leg) as the runtime's would be.
 void TcpRelay::splice_pump(Pipe& p) {
   if (!p.to || !p.to->is_open()) return;  // on_close deals with what is left
   Connection* to = p.to_target && !p.session->target_ready ? nullptr : p.to;
@@ -246,7 +242,7 @@ void TcpRelay::splice_pump(Pipe& p) {
 void TcpRelay::settle(Pipe& p, const Connection& to) {
   const std::uint64_t sent = to.bytes_sent();
   if (sent <= p.counted) return;
-  bump(p.to_target ? counters_->bytes_to_target : counters_->bytes_to_client, sent - p.counted);
+  bump(p.to_target ? counts_.bytes_to_target : counts_.bytes_to_client, sent - p.counted);
   p.counted = sent;
 }
 
@@ -258,7 +254,7 @@ void TcpRelay::keep_alive(Session& s) {
 }
 
 void TcpRelay::connect_failed(std::error_code why) {
-  bump(counters_->connect_failures);
+  bump(counts_.connect_failures);
   if (options_.on_connect_failure) options_.on_connect_failure(why);
 }
 
@@ -332,7 +328,7 @@ void TcpRelay::arm(Pipe& p, Clock::time_point when, Clock::time_point now) {
 }
 
 void TcpRelay::reset_both(Session& s) {
-  bump(counters_->resets);
+  bump(counts_.resets);
   const auto why = std::make_error_code(std::errc::connection_reset);
   for (Pipe* p : {&s.up, &s.down}) {
     if (p->timer) loop_.cancel(std::exchange(p->timer, 0));
@@ -356,14 +352,14 @@ void TcpRelay::on_close(Connection& c, std::error_code why) {
   Pipe& in = client ? s->down : s->up;   // what was on its way to c: undeliverable now
   settle(in, c);
   if (const std::uint64_t lost = in.read - std::min(in.read, c.bytes_sent()); lost > 0) {
-    bump(counters_->bytes_dropped, lost);
+    bump(counts_.bytes_dropped, lost);
     // Bytes meant for c never reached it: whatever ended it, the other side must not take
     // that for a whole stream.
     if (!why) why = std::make_error_code(std::errc::connection_aborted);
   }
   if (why == std::errc::timed_out && shutting_down_ && !s->cut) {
     s->cut = true;  // the drain deadline (or an idle timeout during it) ended it unfinished
-    bump(counters_->sessions_cut);
+    bump(counts_.sessions_cut);
   }
   if (in.timer) loop_.cancel(std::exchange(in.timer, 0));
   in.pieces.clear();

@@ -62,8 +62,8 @@ class UdpRelay final : public Handler {
  public:
   UdpRelay(const ProxyOptions& options, std::shared_ptr<ProxyCounters> counters, EventLoop& loop,
            std::vector<UdpSocket> sockets)
-      : options_(options), faults_(options.faults), counters_(std::move(counters)), loop_(loop),
-        buffer_(65536) {
+      : options_(options), faults_(options.faults), counters_(std::move(counters)),
+        counts_(counters_->add_loop()), loop_(loop), buffer_(65536) {
     for (UdpSocket& s : sockets) {
       if (!s.is_open()) continue;  // Proxy::create reports the binding's error
       auto l = std::make_unique<Listener>();
@@ -99,6 +99,7 @@ class UdpRelay final : public Handler {
   ProxyOptions options_;
   ProxyFaults faults_;
   std::shared_ptr<ProxyCounters> counters_;
+  LoopCounts& counts_;  // this loop's
   EventLoop& loop_;
   std::vector<std::unique_ptr<Listener>> listeners_;  // stable: flows point at them
   std::vector<std::byte> buffer_;
@@ -115,14 +116,14 @@ void UdpRelay::read_listener(Listener& l) {
     auto got = l.socket.receive_from(buffer_);
     if (!got) return;  // EAGAIN: drained (the watch is level-triggered), or an ICMP error
     if (refused_source(got->from)) {  // a forged source: relaying would loop or reflect
-      bump(counters_->datagrams_in);
-      bump(counters_->refused);
+      bump(counts_.datagrams_in);
+      bump(counts_.refused);
       continue;
     }
     Flow* f = flow_for(l, got->from);
     if (!f) {  // no flow could be made (limit reached, no socket): counted, never silent
-      bump(counters_->datagrams_in);
-      bump(counters_->send_errors);
+      bump(counts_.datagrams_in);
+      bump(counts_.send_errors);
       continue;
     }
     f->last_active = loop_.now();
@@ -181,15 +182,15 @@ std::shared_ptr<Flow> UdpRelay::open_flow(Listener& l, std::string key, const En
 }
 
 void UdpRelay::relay(Flow& f, bool up, std::span<const std::byte> data) {
-  bump(counters_->datagrams_in);
+  bump(counts_.datagrams_in);
   if (f.dice.roll(faults_.loss)) {
-    bump(counters_->dropped);
+    bump(counts_.dropped);
     return;
   }
   int copies = 1;
   if (f.dice.roll(faults_.duplicate)) {
     copies = 2;
-    bump(counters_->duplicated);
+    bump(counts_.duplicated);
   }
   Held& h = f.held[up];
   if (!h.active && f.dice.roll(faults_.reorder)) {
@@ -210,7 +211,7 @@ void UdpRelay::relay(Flow& f, bool up, std::span<const std::byte> data) {
 void UdpRelay::release(Flow& f, bool up, bool overtaken) {
   Held& h = f.held[up];
   if (h.timer) loop_.cancel(std::exchange(h.timer, 0));
-  if (overtaken) bump(counters_->reordered);
+  if (overtaken) bump(counts_.reordered);
   h.active = false;
   emit(f, up, h.data, h.copies);
 }
@@ -223,12 +224,12 @@ void UdpRelay::emit(Flow& f, bool up, std::span<const std::byte> data, int copie
     }
     // Held datagrams are bounded for the whole proxy (as netem's limit): over it, dropped.
     if (!take(counters_->held, 1, faults_.max_held)) {
-      bump(counters_->held_overflow);
+      bump(counts_.held_overflow);
       continue;
     }
     if (!take(counters_->held_bytes, data.size(), faults_.max_held_bytes)) {
       give(counters_->held, 1);
-      bump(counters_->held_overflow);
+      bump(counts_.held_overflow);
       continue;
     }
     // A weak reference: the flow may expire before the delay is over.
@@ -244,7 +245,7 @@ void UdpRelay::emit(Flow& f, bool up, std::span<const std::byte> data, int copie
 
 void UdpRelay::send(Flow& f, bool up, std::span<const std::byte> data) {
   auto sent = up ? f.upstream.send(data) : f.via->socket.send_to(data, f.client);
-  bump(sent ? counters_->datagrams_out : counters_->send_errors);
+  bump(sent ? counts_.datagrams_out : counts_.send_errors);
 }
 
 void UdpRelay::arm_sweep() {

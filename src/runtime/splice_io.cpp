@@ -3,6 +3,7 @@
 #include "runtime/splice_io.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 
@@ -64,5 +65,56 @@ Spliced SpliceIo::out(Connection& c, int pipe_read, std::size_t max) noexcept {
   c.touch();
   return r;
 }
+
+Spliced SpliceIo::recv(Connection& c, std::span<std::byte> into) noexcept {
+  Spliced r;
+  ssize_t n;
+  do {
+    n = ::recv(c.fd_, into.data(), into.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (again(errno)) c.readable_ = false;
+    else r.error = last_system_error();
+    r.again = r.error == std::error_code{};
+    return r;
+  }
+  if (n == 0) {
+    c.readable_ = false;
+    c.peer_closed_ = true;
+    r.eof = true;
+    return r;
+  }
+  r.bytes = static_cast<std::size_t>(n);
+  // Short: drained, unless a FIN is pending (then the next read returns it).
+  if (r.bytes < into.size() && !c.hangup_seen_) c.readable_ = false;
+  c.bytes_in_ += r.bytes;
+  c.worker_.counters().bytes_in.add(r.bytes);
+  c.touch();
+  return r;
+}
+
+Spliced SpliceIo::send(Connection& c, std::span<const std::byte> data) noexcept {
+  Spliced r;
+  ssize_t n;
+  do {
+    n = ::send(c.fd_, data.data(), data.size(), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (again(errno)) r.again = true;
+    else r.error = last_system_error();
+    return r;
+  }
+  r.bytes = static_cast<std::size_t>(n);
+  c.bytes_out_ += r.bytes;
+  c.worker_.counters().bytes_out.add(r.bytes);
+  c.touch();
+  return r;
+}
+
+std::span<std::byte> SpliceIo::read_buffer(Connection& c) noexcept {
+  return c.worker_.read_buffer();
+}
+
+BufferPool& SpliceIo::buffers(Connection& c) noexcept { return c.worker_.buffers(); }
 
 }  // namespace wire::detail

@@ -1,12 +1,19 @@
 #pragma once
-// SpliceIo (private to the library): a relay moves a connection's bytes itself with splice(2),
-// socket to pipe to socket, so they never cross into user space. The runtime keeps the rest of
-// the connection's life: limits, idle timeout, drain, close, reset, counters.
+// SpliceIo (private to the library): a relay moves a connection's bytes itself: bulk with
+// splice(2), socket to pipe to socket, so they never cross into user space; small transfers with
+// recv/send, which cost less for a few bytes. The runtime keeps the rest of the connection's
+// life: limits, idle timeout, drain, close, reset, counters.
 #include <cstddef>
 #include <cstdint>
 #include <system_error>
 
+#include <span>
+
 #include "wire/connection.hpp"
+
+namespace wire::detail {
+class BufferPool;
+}
 
 namespace wire::detail {
 
@@ -21,8 +28,8 @@ class IoHook {
   ~IoHook() = default;
 };
 
-/// What one splice(2) did: bytes moved, or again (nothing to move now), or the peer's end of
-/// file, or an error.
+/// What one splice(2), recv or send did: bytes moved, or again (nothing to move now), or the
+/// peer's end of file, or an error.
 struct Spliced {
   std::size_t bytes = 0;
   bool again = false;
@@ -40,6 +47,15 @@ struct SpliceIo {
   static Spliced in(Connection& c, int pipe_write, std::size_t max, bool pipe_empty) noexcept;
   /// Pipe to socket, at most `max` bytes; `again`: the socket is full (EPOLLOUT follows).
   static Spliced out(Connection& c, int pipe_read, std::size_t max) noexcept;
+  /// recv into `into`; a read shorter than `into` means the socket is drained.
+  static Spliced recv(Connection& c, std::span<std::byte> into) noexcept;
+  /// send of `data` (MSG_NOSIGNAL); `again`: the socket took none of it (EPOLLOUT follows).
+  static Spliced send(Connection& c, std::span<const std::byte> data) noexcept;
+  /// The worker's read buffer (ServerOptions::read_size bytes): valid until the loop's next
+  /// read, so what is not sent at once must be copied out.
+  static std::span<std::byte> read_buffer(Connection& c) noexcept;
+  /// The worker's spare buffers, for what a relay holds between calls.
+  static BufferPool& buffers(Connection& c) noexcept;
   /// The socket may hold unread bytes (edge-triggered: until a read says it does not).
   static bool readable(const Connection& c) noexcept { return c.readable_; }
 };

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "reliability/harness.hpp"
@@ -81,6 +83,55 @@ std::size_t tcp_buffer_max(const std::string& which) {
   std::size_t min = 0, initial = 0, max = 0;
   in >> min >> initial >> max;
   return max ? max : std::size_t{64} << 20;
+}
+
+// Unread bytes in the IPv4 socket from local port `local` to remote port `remote`, from
+// /proc/net/tcp (rx_queue); nullopt if there is no such socket.
+std::optional<std::size_t> unread_in(std::uint16_t local, std::uint16_t remote) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, from, to, state, queues;
+    fields >> slot >> from >> to >> state >> queues;
+    auto port = [](const std::string& address) {
+      return static_cast<std::uint16_t>(std::stoul(address.substr(address.find(':') + 1), nullptr, 16));
+    };
+    if (port(from) == local && port(to) == remote)
+      return static_cast<std::size_t>(std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16));
+  }
+  return std::nullopt;
+}
+
+// Waits (at most 10 s) until the socket from `local` to `remote` holds at least `bytes` unread.
+bool wait_unread(std::uint16_t local, std::uint16_t remote, std::size_t bytes) {
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (unread_in(local, remote).value_or(0) >= bytes) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+// Waits (at most 5 s) until this process has `n` pipes open.
+bool wait_pipes(std::size_t n) {
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (open_pipes() != n && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(5ms);
+  return open_pipes() == n;
+}
+
+// Receives exactly `size` bytes into `sha`, in pieces.
+bool receive_into(TcpStream& s, std::size_t size, Sha256& sha) {
+  std::vector<std::byte> buffer(1 << 16);
+  for (std::size_t left = size; left > 0;) {
+    auto piece = std::span(buffer).first(std::min(left, buffer.size()));
+    if (!s.receive_exact(piece)) return false;
+    sha.update(piece);
+    left -= piece.size();
+  }
+  return true;
 }
 
 ProxyFaults split_into(std::size_t piece) {
@@ -173,7 +224,7 @@ TEST_P(ProxyDirections, TargetThatWritesBeforeItReadsIsNotDeadlocked) {
 
 // With no fault flag the relay splices: 64 MiB up and 32 MiB down come through whole, the
 // client's half-close reaches the target after the last byte while the target's reply goes on,
-// and a reset from the target reaches the client as a reset. The pipes prove the path taken.
+// and a reset from the target reaches the client as a reset.
 TEST(ProxySplice, BulkHalfCloseAndResetPassThrough) {
   auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
   ASSERT_TRUE(listener);
@@ -195,8 +246,8 @@ TEST(ProxySplice, BulkHalfCloseAndResetPassThrough) {
     ASSERT_TRUE(s->set_receive_timeout(15s));
     ASSERT_TRUE(s->set_send_timeout(15s));
   }
-  // The proxy made the pipes before it connected to the target, so they are there by now.
-  EXPECT_EQ(open_pipes(), pipes_before + 4) << "the session is not spliced";
+  // A pipe is made only when a direction first moves bulk (see ProxySplice.SmallBulkSmall...).
+  EXPECT_EQ(open_pipes(), pipes_before) << "a pipe before any bulk read";
 
   constexpr std::size_t up_size = 64u << 20, down_size = 32u << 20;
   Sent up, down;
@@ -247,6 +298,225 @@ TEST(ProxySplice, BulkHalfCloseAndResetPassThrough) {
   EXPECT_EQ(open_pipes(), pipes_before);
   (*proxy)->shutdown();
   ASSERT_TRUE((*proxy)->wait());
+}
+
+// A session that trades small messages, then bulk each way, then small messages again: every
+// byte arrives in order (checksummed both ways), the FINs pass on, and only bulk opens a pipe.
+// Small messages go by recv/send (a short read proves the socket drained; a short splice does
+// not, and cost an extra EAGAIN splice a message); bulk is spliced. Before each bulk burst is
+// read, the receiver waits until the proxy's socket holds more than one read, so the proxy's
+// next read fills its buffer whatever the timing.
+TEST(ProxySplice, SmallBulkSmallBothWaysInOrderAndBulkAloneOpensPipes) {
+  auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
+  ASSERT_TRUE(listener);
+  ASSERT_TRUE(listener->set_receive_buffer_size(64 << 10));  // the accepted socket's too
+  ProxyOptions po;
+  po.listen = Endpoint::loopback(Family::v4, 0);
+  po.target = *listener->local_endpoint();
+  po.server.threads = 1;
+  po.server.read_size = 16u << 10;  // a read of 16 KiB is bulk
+  auto proxy = Proxy::create(po);
+  ASSERT_TRUE(proxy);
+  ASSERT_TRUE((*proxy)->start());
+  const std::size_t pipes_before = open_pipes();
+  const std::uint16_t proxy_port = (*proxy)->endpoint().port();
+  const std::uint16_t target_port = po.target.port();
+
+  auto client = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
+  ASSERT_TRUE(client);
+  auto accepted = listener->accept(5s);
+  ASSERT_TRUE(accepted);
+  TcpStream& target = accepted->stream;
+  for (TcpStream* s : {&*client, &target}) {
+    ASSERT_TRUE(s->set_receive_timeout(15s));
+    ASSERT_TRUE(s->set_send_timeout(15s));
+    ASSERT_TRUE(s->set_no_delay(true));
+  }
+  const std::uint16_t client_port = client->local_endpoint()->port();
+  const std::uint16_t proxy_out_port = accepted->peer.port();  // the proxy's leg to the target
+
+  Sha256 up_sent, up_got, down_sent, down_got;
+  std::size_t up_total = 0, down_total = 0;
+  std::mt19937_64 random(5);
+  auto small_round_trips = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      std::array<std::uint64_t, 8> message;  // 64 bytes, different every time
+      for (auto& w : message) w = random();
+      const auto bytes = std::as_bytes(std::span(message));
+      up_sent.update(bytes);
+      if (!client->send_all(bytes) || !receive_into(target, bytes.size(), up_got)) return false;
+      for (auto& w : message) w = random();
+      down_sent.update(bytes);
+      if (!target.send_all(bytes) || !receive_into(*client, bytes.size(), down_got)) return false;
+      up_total += bytes.size();
+      down_total += bytes.size();
+    }
+    return true;
+  };
+  ASSERT_TRUE(small_round_trips(200));
+  EXPECT_EQ(open_pipes(), pipes_before) << "small messages were spliced: a pipe was opened";
+
+  // Bulk up: more than every buffer on the way holds, so the proxy is blocked on the target and
+  // the client's bytes wait in the proxy's socket until the target reads.
+  const std::size_t bulk = tcp_buffer_max("rmem") + tcp_buffer_max("wmem") + (4u << 20);
+  Sent up;
+  std::thread uploader([&] { up = send_random(*client, 6, bulk); });
+  EXPECT_TRUE(wait_unread(proxy_port, client_port, 2 * po.server.read_size))
+      << "the proxy's socket from the client never backed up";
+  const bool up_read = receive_into(target, bulk, up_got);
+  uploader.join();
+  ASSERT_TRUE(up.ok);
+  ASSERT_TRUE(up_read);
+  EXPECT_TRUE(wait_pipes(pipes_before + 2)) << "bulk up was not spliced";
+  // Bulk down, the same way round.
+  Sent down;
+  std::thread downloader([&] { down = send_random(target, 7, bulk); });
+  EXPECT_TRUE(wait_unread(proxy_out_port, target_port, 2 * po.server.read_size))
+      << "the proxy's socket from the target never backed up";
+  const bool down_read = receive_into(*client, bulk, down_got);
+  downloader.join();
+  ASSERT_TRUE(down.ok);
+  ASSERT_TRUE(down_read);
+  EXPECT_TRUE(wait_pipes(pipes_before + 4)) << "bulk down was not spliced";
+  // The checksums of the bulk go into the running ones: regenerate what send_random sent.
+  for (auto [seed, sha] : {std::pair{6, &up_sent}, std::pair{7, &down_sent}}) {
+    std::mt19937_64 again(static_cast<std::uint64_t>(seed));
+    std::vector<std::uint64_t> block(8192);
+    for (std::size_t left = bulk; left > 0;) {
+      for (auto& w : block) w = again();
+      auto bytes = std::as_bytes(std::span(block)).first(std::min<std::size_t>(left, 65536));
+      sha->update(bytes);
+      left -= bytes.size();
+    }
+  }
+  up_total += bulk;
+  down_total += bulk;
+
+  ASSERT_TRUE(small_round_trips(200));
+  // FIN each way: the target sees the client's end of file after the last byte, then answers.
+  ASSERT_TRUE(client->shutdown_write());
+  const Received rest_up = receive_all(target);
+  EXPECT_TRUE(rest_up.clean_eof) << rest_up.error.message();
+  EXPECT_EQ(rest_up.bytes, 0u);
+  ASSERT_TRUE(target.shutdown_write());
+  const Received rest_down = receive_all(*client);
+  EXPECT_TRUE(rest_down.clean_eof) << rest_down.error.message();
+  EXPECT_EQ(rest_down.bytes, 0u);
+  EXPECT_EQ(up_got.hex(), up_sent.hex()) << "client to target: bytes lost or out of order";
+  EXPECT_EQ(down_got.hex(), down_sent.hex()) << "target to client: bytes lost or out of order";
+  EXPECT_TRUE(wait_pipes(pipes_before)) << "the pipes outlived their session";
+  (*proxy)->shutdown();
+  ASSERT_TRUE((*proxy)->wait());
+  const auto stats = (*proxy)->stats();
+  EXPECT_EQ(stats.bytes_to_target, up_total) << format_report(stats);
+  EXPECT_EQ(stats.bytes_to_client, down_total) << format_report(stats);
+  EXPECT_EQ(stats.bytes_dropped, 0u) << format_report(stats);
+}
+
+// A client that resets in the middle of a spliced bulk upload: the target gets a reset, never an
+// end of file that would pass the cut upload off as whole.
+TEST(ProxySplice, ClientResetMidBulkResetsTheTarget) {
+  auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
+  ASSERT_TRUE(listener);
+  ASSERT_TRUE(listener->set_receive_buffer_size(64 << 10));
+  ProxyOptions po;
+  po.listen = Endpoint::loopback(Family::v4, 0);
+  po.target = *listener->local_endpoint();
+  po.server.threads = 1;
+  po.server.read_size = 16u << 10;
+  auto proxy = Proxy::create(po);
+  ASSERT_TRUE(proxy);
+  ASSERT_TRUE((*proxy)->start());
+  const std::size_t pipes_before = open_pipes();
+
+  auto client = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
+  ASSERT_TRUE(client);
+  auto accepted = listener->accept(5s);
+  ASSERT_TRUE(accepted);
+  TcpStream& target = accepted->stream;
+  for (TcpStream* s : {&*client, &target}) {
+    ASSERT_TRUE(s->set_receive_timeout(15s));
+    ASSERT_TRUE(s->set_send_timeout(15s));
+  }
+  constexpr std::size_t size = 8u << 20, unread = 256u << 10;
+  Sent up;
+  std::thread uploader([&] { up = send_random(*client, 8, size); });
+  // The target reads all but the last 256 KiB: the rest fits in the buffers on the way (the
+  // pipe alone holds 256 KiB), so the upload's last send returns while bytes are still on
+  // their way through the proxy.
+  Sha256 ignored;
+  const bool read = receive_into(target, size - unread, ignored);
+  uploader.join();
+  ASSERT_TRUE(read);
+  ASSERT_TRUE(up.ok);
+  EXPECT_TRUE(wait_pipes(pipes_before + 2)) << "the upload was not spliced";
+  ASSERT_TRUE(client->set_linger(0s));
+  client->close();  // SO_LINGER 0: RST
+  const Received at_target = receive_all(target);
+  EXPECT_FALSE(at_target.clean_eof) << "a reset passed on as an end of file";
+  EXPECT_EQ(at_target.error, std::errc::connection_reset) << at_target.error.message();
+  EXPECT_LE(at_target.bytes, unread);
+  (*proxy)->shutdown();
+  ASSERT_TRUE((*proxy)->wait());
+}
+
+// The counters are per loop now (one writer each, summed by stats()): still exact with two
+// loops, over sessions that copy and splice, each loop taking some of them.
+TEST(ProxySplice, CountersExactWithTwoLoops) {
+  auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
+  ASSERT_TRUE(listener);
+  ProxyOptions po;
+  po.listen = Endpoint::loopback(Family::v4, 0);
+  po.target = *listener->local_endpoint();
+  po.server.threads = 2;
+  auto proxy = Proxy::create(po);
+  ASSERT_TRUE(proxy);
+  ASSERT_TRUE((*proxy)->start());
+  constexpr int sessions = 8;
+  std::uint64_t up_total = 0, down_total = 0;
+  for (int i = 0; i < sessions; ++i) {
+    auto client = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
+    ASSERT_TRUE(client);
+    auto accepted = listener->accept(5s);
+    ASSERT_TRUE(accepted);
+    TcpStream& target = accepted->stream;
+    for (TcpStream* s : {&*client, &target}) {
+      ASSERT_TRUE(s->set_receive_timeout(15s));
+      ASSERT_TRUE(s->set_send_timeout(15s));
+    }
+    // Small requests and replies, then a bulk upload of a size that differs per session.
+    for (int m = 0; m < 20; ++m) {
+      ASSERT_TRUE(client->send_all("request"));
+      std::array<std::byte, 7> request;
+      ASSERT_TRUE(target.receive_exact(request));
+      ASSERT_TRUE(target.send_all("reply!"));
+      std::array<std::byte, 6> reply;
+      ASSERT_TRUE(client->receive_exact(reply));
+    }
+    const std::size_t bulk = (std::size_t{1} << 20) + static_cast<std::size_t>(i) * 4099;
+    Sent up;
+    std::thread uploader([&] {
+      up = send_random(*client, static_cast<std::uint64_t>(i), bulk);
+      (void)client->shutdown_write();
+    });
+    const Received at_target = receive_all(target);
+    uploader.join();
+    ASSERT_TRUE(up.ok);
+    EXPECT_EQ(at_target.bytes, bulk);
+    EXPECT_TRUE(at_target.clean_eof);
+    ASSERT_TRUE(target.shutdown_write());
+    const Received at_client = receive_all(*client);
+    EXPECT_TRUE(at_client.clean_eof);
+    up_total += 20 * 7 + bulk;
+    down_total += 20 * 6;
+  }
+  (*proxy)->shutdown();
+  ASSERT_TRUE((*proxy)->wait());
+  const auto stats = (*proxy)->stats();
+  EXPECT_EQ(stats.connections, static_cast<std::uint64_t>(sessions)) << format_report(stats);
+  EXPECT_EQ(stats.bytes_to_target, up_total) << format_report(stats);
+  EXPECT_EQ(stats.bytes_to_client, down_total) << format_report(stats);
+  EXPECT_EQ(stats.bytes_dropped, 0u) << format_report(stats);
 }
 
 INSTANTIATE_TEST_SUITE_P(Relays, ProxyDirections,
