@@ -433,6 +433,14 @@ class Bench:
                 self.proxy_ports[("socat", kind)] = port
         for kind in targets:
             self.proxy_ports[("wire", kind)] = self.servers[f"proxy-wire-{kind}"].tcp
+        for spec in self.args.proxy_peer:  # --proxy-peer NAME=PATH: another wire's proxy
+            name, path = spec.split("=", 1)
+            for kind, target in targets.items():
+                self.servers[f"proxy-{name}-{kind}"] = Server(
+                    f"proxy-{name}-{kind}", [path, "proxy", "127.0.0.1:0", f"127.0.0.1:{target}",
+                                             "--threads", "1", "--max-connections", "10000"],
+                    lambda p: ports_of_wire_serve(p, ("tcp",)))
+                self.proxy_ports[(name, kind)] = self.servers[f"proxy-{name}-{kind}"].tcp
 
     def start_tls_servers(self):
         """The TLS peers, each serving the certificate made here for this run (never a tracked
@@ -635,7 +643,8 @@ class Bench:
                         "iperf3->wire": lambda z=z: self.iperf3_into_wire(z, d),
                         "wire->wire": wire_wire}
                 yield label, list(bulk), lambda c, b=bulk: b[c]()
-        proxies = sorted({p for p, _ in self.proxy_ports}, key=["wire", "haproxy", "socat"].index)
+        order = ["wire"] + [spec.split("=", 1)[0] for spec in self.args.proxy_peer] + ["haproxy", "socat"]
+        proxies = sorted({p for p, _ in self.proxy_ports}, key=order.index)
         if proxies:
             via = lambda kind, mode, extra: lambda c: self.wire_bench(mode, self.proxy_ports[(c, kind)], extra, d)
             yield "proxy echo 1 conn", proxies, via("echo", "tcp-echo", ["-c", "1", "-p", "1"])
@@ -734,7 +743,8 @@ class Bench:
             return
         # Only the ratio syscalls/op matters here, and tracing is slow: 2 s runs suffice.
         for name, candidates, fn in self.selected(min(self.args.duration, 2)):
-            if not (name.startswith("tcp-echo") or name.startswith("udp-echo")):
+            if not (name.startswith("tcp-echo") or name.startswith("udp-echo") or
+                    name.startswith("proxy echo")):
                 continue
             for c in candidates:
                 pid = self.server_of(name, c).proc.pid
@@ -1010,6 +1020,8 @@ def main():
     ap.add_argument("--scenario", help="only the scenarios whose name matches this regex")
     ap.add_argument("--peer", action="append", default=[], metavar="NAME=PATH",
                     help="one more echo peer (prints its port, as bench/peers do), e.g. an old build")
+    ap.add_argument("--proxy-peer", action="append", default=[], metavar="NAME=PATH",
+                    help="one more `wire proxy` candidate from another wire binary, e.g. an old build")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench"),
                     help="where the JSON and SVG go (never a tracked directory)")
     args = ap.parse_args()
