@@ -11,17 +11,19 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <thread>
 
 #include "support/listening_port.hpp"
 #include "support/process.hpp"
+#include "support/random_bytes.hpp"
 #include "wire/tcp.hpp"
 #include "tls/certificates.hpp"
 
 namespace wire::test {
 namespace {
+
+using wire::test::random_bytes;
 
 const std::string wire_cmd = WIRE_BINARY;
 constexpr std::size_t mebibyte = 1 << 20;
@@ -31,13 +33,6 @@ const Certificates& certs() {
   return made;
 }
 std::string cert(const std::string& name) { return certs().path(name); }
-
-std::string random_bytes(std::size_t size, unsigned seed) {
-  std::mt19937 generator(seed);
-  std::string out(size, '\0');
-  for (auto& c : out) c = static_cast<char>(generator() & 0xff);
-  return out;
-}
 
 std::string fmt_hex(unsigned char byte) {
   static const char digits[] = "0123456789abcdef";
