@@ -12,18 +12,20 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <thread>
 
 #include "support/loopback.hpp"
 #include "support/process.hpp"
+#include "support/random_bytes.hpp"
 #include "wire/server.hpp"
 #include "wire/services.hpp"
 #include "wire/unix.hpp"
 
 namespace wire {
 namespace {
+
+using wire::test::random_bytes;
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -46,13 +48,6 @@ class TempDir {
 };
 
 Endpoint at(const std::string& path) { return Endpoint::unix_path(path).value(); }
-
-std::string random_bytes(std::size_t n) {
-  std::mt19937 gen(12345);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(gen());
-  return s;
-}
 
 // Reads until EOF or `limit` bytes.
 std::string read_to_eof(StreamSocket& s, std::size_t limit = 4u << 20) {

@@ -2,7 +2,6 @@
 // mid-read and mid-write with nothing leaked (descriptors, frames), the resolver off the loop.
 #include <gtest/gtest.h>
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,8 +20,12 @@
 #include "wire/task_group.hpp"
 #include "wire/tcp.hpp"
 #include "wire/timer.hpp"
+#include "support/leak_probe.hpp"
 
 namespace {
+
+using wire::test::epoll_registrations;
+using wire::test::open_fds;
 
 using namespace std::chrono_literals;
 using wire::Endpoint;
@@ -33,35 +36,7 @@ using wire::Task;
 
 std::unique_ptr<EventLoop> make_loop() { return EventLoop::create().value(); }
 
-std::size_t open_fds() {
-  std::size_t n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  while (auto* e = ::readdir(d)) n += e->d_name[0] != '.';
-  ::closedir(d);
-  return n;
-}
-
 long frames() { return wire::detail::live_task_frames.load(); }
-
-// Descriptors registered in this process's epoll instances (the "tfd:" lines of their fdinfo).
-std::size_t registrations() {
-  std::size_t n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  while (auto* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    char link[64] = {};
-    const std::string path = std::string("/proc/self/fd/") + e->d_name;
-    if (::readlink(path.c_str(), link, sizeof link - 1) <= 0) continue;
-    if (std::string_view(link) != "anon_inode:[eventpoll]") continue;
-    FILE* f = std::fopen((std::string("/proc/self/fdinfo/") + e->d_name).c_str(), "r");
-    if (!f) continue;
-    char line[256];
-    while (std::fgets(line, sizeof line, f)) n += std::string_view(line).starts_with("tfd:");
-    std::fclose(f);
-  }
-  ::closedir(d);
-  return n;
-}
 
 struct EchoServer {
   std::unique_ptr<wire::Server> server;
@@ -190,7 +165,7 @@ TEST(Stream, CancelMidConnectLeaksNothing) {
   } n;
   auto r = wire::run(*loop, [](Endpoint to, Counts& c) -> Task<Result<void>> {
     c.fds_before = open_fds();
-    c.reg_before = registrations();
+    c.reg_before = epoll_registrations();
     c.frames_before = frames();
     wire::TaskGroup group({.timeout = 100ms});
     for (int i = 0; i < 20; ++i)
@@ -201,7 +176,7 @@ TEST(Stream, CancelMidConnectLeaksNothing) {
       }(to));
     auto joined = co_await group.join();
     c.fds_after = open_fds();
-    c.reg_after = registrations();
+    c.reg_after = epoll_registrations();
     c.frames_after = frames();
     co_return joined;
   }(a.at, n));
@@ -222,7 +197,7 @@ TEST(Stream, CancelMidReadAndMidWriteLeaksNothing) {
   const Endpoint at = silent.local_endpoint().value();
   const auto fds = open_fds();
   auto loop = make_loop();
-  const auto registered = registrations();
+  const auto registered = epoll_registrations();
   struct Outcome {
     Result<std::size_t> read, write;
     std::size_t written = 0;
@@ -248,7 +223,7 @@ TEST(Stream, CancelMidReadAndMidWriteLeaksNothing) {
   EXPECT_GT(out.written, 0u);
   EXPECT_LT(out.written, 64u << 20);
   EXPECT_EQ(frames(), 0);
-  EXPECT_EQ(registrations(), registered);
+  EXPECT_EQ(epoll_registrations(), registered);
   EXPECT_EQ(out.fds_after, fds + 2);  // the loop's epoll and eventfd only
   loop.reset();
   EXPECT_EQ(open_fds(), fds);

@@ -6,18 +6,18 @@
 // error, never a clean end. Certificates are made at test time (tests/tls/make_certs.sh).
 #include <gtest/gtest.h>
 
-#include <dirent.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "support/listening_port.hpp"
 #include "support/process.hpp"
+#include "support/leak_probe.hpp"
+#include "support/random_bytes.hpp"
 #include "tls/certificates.hpp"
 #include "wire/async_stream.hpp"
 #include "wire/server.hpp"
@@ -29,6 +29,10 @@
 #include "wire/tls.hpp"
 
 namespace {
+
+using wire::test::epoll_registrations;
+using wire::test::open_fds;
+using wire::test::random_bytes;
 
 using namespace std::chrono_literals;
 using wire::Endpoint;
@@ -61,42 +65,7 @@ const TlsContext& trusted() {
 
 std::unique_ptr<EventLoop> make_loop() { return EventLoop::create().value(); }
 
-std::size_t open_fds() {
-  std::size_t n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  while (auto* e = ::readdir(d)) n += e->d_name[0] != '.';
-  ::closedir(d);
-  return n;
-}
-
 long frames() { return wire::detail::live_task_frames.load(); }
-
-// Descriptors registered in this process's epoll instances (the "tfd:" lines of their fdinfo).
-std::size_t registrations() {
-  std::size_t n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  while (auto* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    char link[64] = {};
-    const std::string path = std::string("/proc/self/fd/") + e->d_name;
-    if (::readlink(path.c_str(), link, sizeof link - 1) <= 0) continue;
-    if (std::string_view(link) != "anon_inode:[eventpoll]") continue;
-    FILE* f = std::fopen((std::string("/proc/self/fdinfo/") + e->d_name).c_str(), "r");
-    if (!f) continue;
-    char line[256];
-    while (std::fgets(line, sizeof line, f)) n += std::string_view(line).starts_with("tfd:");
-    std::fclose(f);
-  }
-  ::closedir(d);
-  return n;
-}
-
-std::string random_bytes(std::size_t size, unsigned seed) {
-  std::mt19937 generator(seed);
-  std::string out(size, '\0');
-  for (auto& c : out) c = static_cast<char>(generator() & 0xff);
-  return out;
-}
 
 // A wire TLS echo server on 127.0.0.1 with `certificate` (server, wronghost, unknown, ...).
 struct TlsEchoServer {
@@ -357,7 +326,7 @@ TEST(TlsConnect, CancelMidHandshakeLeaksNothing) {
   } n;
   auto r = wire::run(*loop, [](Stalled& st, Counts& c) -> Task<Result<void>> {
     c.fds_before = open_fds();
-    c.reg_before = registrations();
+    c.reg_before = epoll_registrations();
     c.frames_before = frames();
     constexpr std::size_t clients = 20;
     wire::TaskGroup group({.timeout = 20s});
@@ -367,7 +336,7 @@ TEST(TlsConnect, CancelMidHandshakeLeaksNothing) {
     c.hellos = st.hellos;
     st.accepted.clear();  // the server's side of each connection goes too
     c.fds_after = open_fds();
-    c.reg_after = registrations();
+    c.reg_after = epoll_registrations();
     c.frames_after = frames();
     co_return joined;
   }(stalled, n));

@@ -131,14 +131,32 @@ TEST(Bench, EveryNumericFlagIsRangeChecked) {
       {"--rate", "-1"},        {"--rate", "nan"},          {"--rate", "inf"},
       {"--batch", "0"},        {"--batch", "257"},         {"--batch", "x"}};
   for (const auto& [flag, value] : bad) {
-    auto out = wire::test::run({WIRE_BINARY, "bench", "udp-flood", "127.0.0.1:9", flag, value, "-q"});
+    const char* mode = flag == "--pipeline" ? "tcp-echo" : "udp-flood";  // its mode's flag
+    auto out = wire::test::run({WIRE_BINARY, "bench", mode, "127.0.0.1:9", flag, value, "-q"});
     EXPECT_EQ(out.code, 2) << flag << " " << value << ": " << out.err;
-    EXPECT_NE(out.err.find(flag), std::string::npos) << flag << " " << value << ": " << out.err;
+    EXPECT_NE(out.err.find(flag + (value == "0.01" ? " must be" : ": must be")), std::string::npos)
+        << flag << " " << value << ": " << out.err;
     EXPECT_EQ(std::count(out.err.begin(), out.err.end(), '\n'), 1) << out.err;
   }
   auto big = wire::test::run({WIRE_BINARY, "bench", "udp-flood", "127.0.0.1:9", "--size", "65508"});
   EXPECT_EQ(big.code, 2);
   EXPECT_NE(big.err.find("--size must be 1..65507"), std::string::npos) << big.err;
+}
+
+// A flag belongs to the modes that read it: tcp-echo is closed-loop, so `--rate` there would be
+// a pace silently not kept. Each is a usage error naming the flag, before anything is sent.
+TEST(Bench, FlagsOfAnotherModeAreUsageErrors) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"tcp-echo", "--rate", "1000"}, {"tcp-echo", "--batch", "4"},  {"tcp-echo", "--sendfile"},
+      {"tcp-bulk", "--pipeline", "2"}, {"tcp-connect", "--rate", "5"}, {"udp-flood", "--pipeline", "2"},
+      {"udp-flood", "--sendfile"}};
+  for (const auto& c : cases) {
+    std::vector<std::string> argv{WIRE_BINARY, "bench", c[0], "127.0.0.1:9"};
+    argv.insert(argv.end(), c.begin() + 1, c.end());
+    auto out = wire::test::run(argv);
+    EXPECT_EQ(out.code, 2) << c[0] << " " << c[1] << ": " << out.err;
+    EXPECT_NE(out.err.find(c[1]), std::string::npos) << c[0] << " " << c[1] << ": " << out.err;
+  }
 }
 
 // iperf3 users read -t as time: wire bench has no -t (its threads are --threads only).

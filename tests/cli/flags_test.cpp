@@ -24,8 +24,9 @@ struct Subcommand {
   std::vector<std::string> valid;  ///< positionals and flags that make the rest valid
 };
 
-// bench is h-bench's and validated there; add {"bench", ...} here once it uses command.hpp's
-// validators.
+// bench's modes share one set of flags; tcp-echo with --tls reaches the TLS ones too (without
+// it they are refused as needing --tls before their value is read). nc's -w is a short flag, which
+// the --help scan does not see: NcTimeoutHasARange checks it.
 const std::vector<Subcommand> subcommands = {
     {{"udp", "send"}, {"127.0.0.1:9", "x"}},
     {{"udp", "recv"}, {"127.0.0.1:0"}},
@@ -33,6 +34,8 @@ const std::vector<Subcommand> subcommands = {
     {{"tcp", "connect"}, {"127.0.0.1:9", "x"}},
     {{"serve"}, {"echo", "--tcp", "127.0.0.1:0"}},
     {{"proxy"}, {"127.0.0.1:0", "127.0.0.1:9"}},
+    {{"bench", "tcp-echo"}, {"127.0.0.1:9", "--tls"}},
+    {{"bench", "udp-flood"}, {"127.0.0.1:9"}},
 };
 
 // The long names of the options whose value CLI11 shows as a number (INT, UINT, FLOAT).
@@ -85,6 +88,16 @@ TEST(CliFlags, EveryNumericFlagRejectsNanNegativeHugeAndText) {
     }
   }
   EXPECT_GT(checked, 200);
+}
+
+// nc's -w (OpenBSD netcat's spelling, so no long name) takes the same values and refusals.
+TEST(CliFlags, NcTimeoutHasARange) {
+  for (const std::string value : {"nan", "inf", "-1", "1e300", "abc", "1x"}) {
+    auto o = run({wire_cmd, "nc", "-w", value, "127.0.0.1", "9"}, {}, 5s);
+    SCOPED_TRACE("-w '" + value + "': " + o.err);
+    EXPECT_EQ(o.code, 2);
+    EXPECT_NE(o.err.find("-w: must be seconds from 0 to"), std::string::npos);
+  }
 }
 
 // Every default limit shows in --help (and so in wire(1), which help2man makes from --help):

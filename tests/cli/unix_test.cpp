@@ -9,14 +9,16 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <random>
 #include <string>
 
 #include "support/process.hpp"
+#include "support/random_bytes.hpp"
 #include "wire/socket.hpp"
 
 namespace wire {
 namespace {
+
+using wire::test::random_bytes;
 
 using namespace std::chrono_literals;
 using test::Process;
@@ -56,13 +58,6 @@ std::string sha256(const std::string& data) {
   return r.out.substr(0, 64);
 }
 
-std::string random_bytes(std::size_t n) {
-  std::mt19937 gen(7);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(gen());
-  return s;
-}
-
 TEST(ServeUnix, EchoesForOpenBsdNcAndSocatWithTheModeGiven) {
   const std::string dir = temp_dir();
   const std::string path = dir + "/e.sock";
@@ -71,7 +66,7 @@ TEST(ServeUnix, EchoesForOpenBsdNcAndSocatWithTheModeGiven) {
   struct stat st {};
   ASSERT_EQ(::lstat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  const std::string data = random_bytes(1u << 20);
+  const std::string data = random_bytes(1u << 20, 7);
   const std::string want = sha256(data);
   auto nc = test::run({"nc.openbsd", "-N", "-U", path}, data, 30s);
   EXPECT_EQ(nc.code, 0) << nc.err;

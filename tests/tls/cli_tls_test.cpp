@@ -11,17 +11,19 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <thread>
 
 #include "support/listening_port.hpp"
 #include "support/process.hpp"
+#include "support/random_bytes.hpp"
 #include "wire/tcp.hpp"
 #include "tls/certificates.hpp"
 
 namespace wire::test {
 namespace {
+
+using wire::test::random_bytes;
 
 const std::string wire_cmd = WIRE_BINARY;
 constexpr std::size_t mebibyte = 1 << 20;
@@ -31,13 +33,6 @@ const Certificates& certs() {
   return made;
 }
 std::string cert(const std::string& name) { return certs().path(name); }
-
-std::string random_bytes(std::size_t size, unsigned seed) {
-  std::mt19937 generator(seed);
-  std::string out(size, '\0');
-  for (auto& c : out) c = static_cast<char>(generator() & 0xff);
-  return out;
-}
 
 std::string fmt_hex(unsigned char byte) {
   static const char digits[] = "0123456789abcdef";
@@ -104,6 +99,25 @@ std::string stderr_lines_without_seed(Process& p) {
 }
 
 // ---- wire as the server; the peers connect -------------------------------------------------
+
+// A plaintext client of a TLS port: sends an HTTP request and prints repr() of what came back
+// (nothing, if the server dropped it) until the server closes or resets.
+Output plaintext_client(std::uint16_t port) {
+  return run({"python3", "-c",
+              "import socket, sys\n"
+              "s = socket.create_connection(('127.0.0.1', " + std::to_string(port) +
+                  "), timeout=20)\n"
+                  "s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
+                  "data = b''\n"
+                  "try:\n"
+                  "    while True:\n"
+                  "        chunk = s.recv(4096)\n"
+                  "        if not chunk: break\n"
+                  "        data += chunk\n"
+                  "except ConnectionResetError:\n"
+                  "    pass\n"
+                  "sys.stdout.write(repr(data))\n"});
+}
 
 TEST(CliTlsPeers, OpensslClientToWireListen) {
   auto server = start_tls_listen();
@@ -253,21 +267,7 @@ TEST(CliTlsRefusals, ClientCertificateRequiredButMissing) {
 TEST(CliTlsRefusals, PlaintextClientIsDroppedAndOthersAreServed) {
   auto server = start_tls_listen({"-k"});
   ASSERT_TRUE(server.process.write("secret\n"));
-  auto plain = run({"python3", "-c",
-                    "import socket, sys\n"
-                    "s = socket.create_connection(('127.0.0.1', " +
-                        std::to_string(server.at.port()) +
-                        "), timeout=20)\n"
-                        "s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
-                        "data = b''\n"
-                        "try:\n"
-                        "    while True:\n"
-                        "        chunk = s.recv(4096)\n"
-                        "        if not chunk: break\n"
-                        "        data += chunk\n"
-                        "except ConnectionResetError:\n"
-                        "    pass\n"
-                        "sys.stdout.write(repr(data))\n"});
+  auto plain = plaintext_client(server.at.port());
   EXPECT_EQ(plain.code, 0) << plain.err;
   EXPECT_EQ(plain.out.find("secret"), std::string::npos) << plain.out;
   auto line = server.process.read_line(Stream::err);
@@ -464,21 +464,7 @@ TEST(CliTlsServe, WireClientEchoesOneMebibyte) {
 
 TEST(CliTlsServe, PlaintextClientIsDroppedAndOthersAreServed) {
   auto server = start_tls_serve();
-  auto plain = run({"python3", "-c",
-                    "import socket, sys\n"
-                    "s = socket.create_connection(('127.0.0.1', " +
-                        std::to_string(server.at.port()) +
-                        "), timeout=20)\n"
-                        "s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
-                        "data = b''\n"
-                        "try:\n"
-                        "    while True:\n"
-                        "        chunk = s.recv(4096)\n"
-                        "        if not chunk: break\n"
-                        "        data += chunk\n"
-                        "except ConnectionResetError:\n"
-                        "    pass\n"
-                        "sys.stdout.write(repr(data))\n"});
+  auto plain = plaintext_client(server.at.port());
   EXPECT_EQ(plain.code, 0) << plain.err;
   EXPECT_EQ(plain.out.find("GET"), std::string::npos) << "echoed in the clear: " << plain.out;
   auto line = line_with(server.process, "TLS handshake");

@@ -348,9 +348,13 @@ void add_bench_commands(CLI::App& app, Action& action) {
         ->capture_default_str();
     sub->add_option("-s,--size", options->size, "bytes a message / write / datagram (0: the mode's default)")
         ->check(whole_in(0, max_size));
-    sub->add_option("-p,--pipeline", options->pipeline, "tcp-echo: messages in flight per connection")
-        ->check(whole_in(1, max_pipeline))
-        ->capture_default_str();
+    // A flag only where its mode reads it: `tcp-echo --rate` is a usage error, not a rate that
+    // is silently not kept (tcp-echo is closed-loop; --connections and --pipeline set its load).
+    const std::string_view mode = m.name;
+    if (mode == "tcp-echo")
+      sub->add_option("-p,--pipeline", options->pipeline, "messages in flight per connection")
+          ->check(whole_in(1, max_pipeline))
+          ->capture_default_str();
     sub->add_option("-d,--duration", options->duration, "seconds of load")
         ->check(number_in(0.001, max_duration))
         ->capture_default_str();
@@ -362,18 +366,18 @@ void add_bench_commands(CLI::App& app, Action& action) {
                     "seconds between progress lines, kept in --json as intervals (0: none)")
         ->check(number_in(0, max_duration))
         ->capture_default_str();
-    sub->add_option("--rate", options->rate, "udp-flood: datagrams/s in total (0: flat out)")
-        ->check(number_in(0, max_rate));
-    sub->add_option("--batch", options->batch, "udp-flood: datagrams a sendmmsg")
-        ->check(whole_in(1, max_udp_batch))
-        ->capture_default_str();
-    auto* sendfile =
-        sub->add_flag("--sendfile", options->sendfile, "tcp-bulk: send with sendfile(2) from a file");
-    if (std::string_view(m.name).starts_with("tcp-")) {
-      // The flags of `wire tcp connect --tls`; sendfile(2) cannot encrypt (no kernel TLS here).
-      add_tls_client_flags(*sub, options->tls);
-      sendfile->excludes("--tls");
+    if (mode == "udp-flood") {
+      sub->add_option("--rate", options->rate, "datagrams/s in total (0: flat out)")
+          ->check(number_in(0, max_rate))
+          ->capture_default_str();
+      sub->add_option("--batch", options->batch, "datagrams a sendmmsg")
+          ->check(whole_in(1, max_udp_batch))
+          ->capture_default_str();
     }
+    if (mode.starts_with("tcp-")) add_tls_client_flags(*sub, options->tls);  // tcp connect's
+    if (mode == "tcp-bulk")  // sendfile(2) cannot encrypt (no kernel TLS here)
+      sub->add_flag("--sendfile", options->sendfile, "send with sendfile(2) from a file")
+          ->excludes("--tls");
     sub->add_flag("--json", options->json, "print the result as JSON");
     sub->add_flag("-q,--quiet", options->quiet, "no progress lines");
     sub->callback([&action, options, name = std::string(m.name)] {
