@@ -2,6 +2,9 @@
 // bytes the other way. In-process (a Proxy on a thread, the target a plain socket in the test),
 // so the relay and the runtime run under the sanitizers with the test.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -458,6 +461,88 @@ TEST(ProxySplice, ClientResetMidBulkResetsTheTarget) {
   EXPECT_LE(at_target.bytes, unread);
   (*proxy)->shutdown();
   ASSERT_TRUE((*proxy)->wait());
+}
+
+// Out of descriptors when a direction first moves bulk: no pipe can be made, so the direction
+// goes on copying, and bulk still arrives whole, in order, with its FIN. The descriptor limit is
+// lowered to the highest open one and every free number below it is taken, so pipe2 must fail.
+TEST(ProxySplice, NoPipeToBeHadCopiesBulkWhole) {
+  auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
+  ASSERT_TRUE(listener);
+  ProxyOptions po;
+  po.listen = Endpoint::loopback(Family::v4, 0);
+  po.target = *listener->local_endpoint();
+  po.server.threads = 1;
+  auto proxy = Proxy::create(po);
+  ASSERT_TRUE(proxy);
+  ASSERT_TRUE((*proxy)->start());
+  const std::size_t pipes_before = open_pipes();
+  auto client = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
+  ASSERT_TRUE(client);
+  auto accepted = listener->accept(5s);
+  ASSERT_TRUE(accepted);
+  TcpStream& target = accepted->stream;
+  for (TcpStream* s : {&*client, &target}) {
+    ASSERT_TRUE(s->set_receive_timeout(15s));
+    ASSERT_TRUE(s->set_send_timeout(15s));
+  }
+  // The session is up (both legs open): now no descriptor is left for a pipe.
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // what the fillers copy
+  ASSERT_GE(null, 0);
+  int highest = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec))
+    highest = std::max(highest, std::stoi(e.path().filename().string()));
+  rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(highest) + 1;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::dup(null)) >= 0;) fillers.push_back(fd);
+  // One number free, for open_pipes() to read /proc/self/fd: a pipe needs two.
+  ASSERT_FALSE(fillers.empty());
+  ::close(fillers.back());
+  fillers.pop_back();
+  auto restore = [&] {
+    for (int fd : fillers) ::close(fd);
+    fillers.clear();
+    ::close(null);
+    (void)::setrlimit(RLIMIT_NOFILE, &old);
+  };
+
+  constexpr std::size_t up_size = 16u << 20, down_size = 8u << 20;
+  Sent up, down;
+  Received at_target;
+  std::size_t pipes_during = 0;
+  std::thread uploader([&] {
+    up = send_random(*client, 9, up_size);
+    (void)client->shutdown_write();
+  });
+  std::thread replier([&] {
+    at_target = receive_all(target);
+    pipes_during = open_pipes();  // the upload is done and the session still open
+    down = send_random(target, 10, down_size);
+    (void)target.shutdown_write();
+  });
+  const Received at_client = receive_all(*client);
+  uploader.join();
+  replier.join();
+  restore();
+  EXPECT_EQ(pipes_during, pipes_before) << "a pipe was made past the descriptor limit";
+  EXPECT_TRUE(up.ok);
+  EXPECT_TRUE(down.ok);
+  EXPECT_EQ(at_target.bytes, up_size);
+  EXPECT_EQ(at_target.sha, up.sha);
+  EXPECT_TRUE(at_target.clean_eof);
+  EXPECT_EQ(at_client.bytes, down_size);
+  EXPECT_EQ(at_client.sha, down.sha);
+  EXPECT_TRUE(at_client.clean_eof);
+  (*proxy)->shutdown();
+  ASSERT_TRUE((*proxy)->wait());
+  const auto stats = (*proxy)->stats();
+  EXPECT_EQ(stats.bytes_to_target, up_size) << format_report(stats);
+  EXPECT_EQ(stats.bytes_to_client, down_size) << format_report(stats);
 }
 
 // The counters are per loop now (one writer each, summed by stats()): still exact with two
