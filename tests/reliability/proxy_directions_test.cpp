@@ -99,7 +99,8 @@ std::optional<std::size_t> unread_in(std::uint16_t local, std::uint16_t remote) 
     std::string slot, from, to, state, queues;
     fields >> slot >> from >> to >> state >> queues;
     auto port = [](const std::string& address) {
-      return static_cast<std::uint16_t>(std::stoul(address.substr(address.find(':') + 1), nullptr, 16));
+      const auto hex = address.substr(address.find(':') + 1);
+      return static_cast<std::uint16_t>(std::stoul(hex, nullptr, 16));
     };
     if (port(from) == local && port(to) == remote)
       return static_cast<std::size_t>(std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16));
