@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -499,6 +502,50 @@ TEST(Server, NegativeDurationIsInvalidArgument) {
 }
 
 // Issue 10 item 15: the largest durations mean "never", not an overflow that cuts at once.
+// A child forked while a connection is open holds its socket too (until it execs or exits:
+// posix_spawn's child does, briefly), so close() does not drop the socket's epoll registration.
+// The closed connection must have left epoll itself: an event on the socket after its
+// Connection was freed called into freed memory (a SIGSEGV in UnixPeers, once in 1,500 runs).
+TEST(Server, ClosedConnectionGetsNoEventsWhileAChildHoldsItsSocket) {
+  auto server = start_server(local_options(1), services::echo());
+  ASSERT_TRUE(server);
+  auto client = connect_to(*server->tcp_endpoint());
+  ASSERT_TRUE(client.send_all(std::as_bytes(std::span("x", 1))));
+  ASSERT_EQ(test::read_n(client, 1), "x");
+
+  int hold[2];
+  ASSERT_EQ(::pipe2(hold, O_CLOEXEC), 0);
+  const pid_t child = ::fork();  // holds a copy of every descriptor, the server's socket too
+  if (child == 0) {
+    ::close(hold[1]);  // so the parent's close() is the pipe's end
+    char byte;
+    while (::read(hold[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  ::close(hold[0]);
+
+  // Our FIN: the echo service closes its side, and the Connection is destroyed and freed.
+  ASSERT_TRUE(client.shutdown_write());
+  EXPECT_TRUE(test::reads_to_eof(client));
+  EXPECT_TRUE(eventually([&] { return server->stats().connections_open == 0; }));
+  // A reset now reaches the server's socket, which the child keeps alive.
+  const linger abort_on_close{1, 0};
+  ASSERT_EQ(::setsockopt(client.native_handle(), SOL_SOCKET, SO_LINGER, &abort_on_close,
+                         sizeof abort_on_close), 0);
+  client.close();
+  // The loop goes on serving (it would have crashed on the reset's event before this echo).
+  auto second = connect_to(*server->tcp_endpoint());
+  ASSERT_TRUE(second.send_all(std::as_bytes(std::span("y", 1))));
+  EXPECT_EQ(test::read_n(second, 1), "y");
+
+  ::close(hold[1]);  // the child reads the end of the pipe and exits
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST(Server, HugeDurationsNeitherCutNorResetEarly) {
   auto o = local_options(2);
   o.idle_timeout = std::chrono::milliseconds::max();

@@ -349,9 +349,12 @@ void Connection::destroy(std::error_code reason) {
   reason_ = reason;
   dial_.reset();  // its timer and name lookup end with it
   tls_end();
-  // close() drops the epoll registration with the last reference: no epoll_ctl needed. On
-  // io_uring the operations in flight hold the socket until they are cancelled.
+  // Leave epoll before close(): close() drops the registration only with the socket's last
+  // reference, and a child forked meanwhile (posix_spawn's, until it execs) holds one, so the
+  // socket's next event would reach this Connection after it is freed. On io_uring the
+  // operations in flight hold the socket until they are cancelled.
   if (uring_) uring_stop();
+  else if (fd_ >= 0) loop().unwatch(fd_);
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   auto& spares = worker_.buffers();

@@ -77,7 +77,8 @@ void Worker::dial_failed(Connection* c, std::error_code error) {
     c->destroy(error);
     return;
   }
-  ::close(c->fd_);  // drops its registration too
+  loop_->unwatch(c->fd_);  // before close(): a forked child may hold the socket (see destroy())
+  ::close(c->fd_);
   c->fd_ = -1;
   c->connecting_ = true;
   dial_next(c, error);

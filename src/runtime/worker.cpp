@@ -309,11 +309,14 @@ void Worker::begin_shutdown() {
   for (auto& a : acceptors_) {
     // A multishot accept holds the socket open until it is cancelled.
     if (ring_ && a->armed) ring_->cancel(a.get());
-    a->listening.close();  // closing drops the epoll registration
+    // Out of epoll before close(): a forked child holding the socket would keep it registered.
+    if (!ring_) loop_->unwatch(a->listening.native_handle());
+    a->listening.close();
   }
   drop_parked();
   for (auto& u : udp_) {
     u->flush();
+    loop_->unwatch(u->fd());
     u->close();
   }
   std::vector<Connection*> open;
