@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -27,13 +28,23 @@ Result<std::unique_ptr<UringPoller>> UringPoller::create(std::size_t buffer_size
                                                          unsigned buffers) {
   std::unique_ptr<UringPoller> p(new UringPoller);
   p->dispatcher_.poller = p.get();
-  io_uring_params params{};
-  // No interrupt to run completions' task work: the loop enters the kernel every iteration.
-  params.flags = IORING_SETUP_COOP_TASKRUN;
-  int r = io_uring_queue_init_params(queue_entries, &p->ring_, &params);
-  if (r < 0) {
-    params.flags = 0;  // a kernel without COOP_TASKRUN still runs the engine
+  // Completions' task work runs only when the loop asks for events (DEFER_TASKRUN), never as
+  // an interrupt of whatever the thread is doing, and in one batch. That needs one submitting
+  // thread (SINGLE_ISSUER): the loop's, which enables the ring on its first wait(), so a ring
+  // made on another thread (the server's constructor) can still be set up there. Older kernels:
+  // COOP_TASKRUN (no interrupt, run on any kernel exit), else the default.
+  int r = -EINVAL;
+  for (const unsigned flags :
+       {unsigned{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED |
+                 IORING_SETUP_TASKRUN_FLAG},
+        unsigned{IORING_SETUP_COOP_TASKRUN}, 0u}) {
+    io_uring_params params{};
+    params.flags = flags;
     r = io_uring_queue_init_params(queue_entries, &p->ring_, &params);
+    if (r == 0) {
+      p->deferred_ = (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+      break;
+    }
   }
   if (r < 0) return fail(system_error(-r));
   p->ring_ready_ = true;
@@ -116,6 +127,13 @@ Result<void> UringPoller::modify(int fd, std::uint32_t interest, IoWatcher& watc
 void UringPoller::remove(int fd) noexcept { epoll_->remove(fd); }
 
 Result<std::size_t> UringPoller::wait(std::span<ReadyEvent> out, int timeout_ms) {
+  if (deferred_ && !enabled_) {
+    // The first wait() runs on the loop's thread: it becomes the ring's one submitter.
+    // Debian's liburing 2.3 declares io_uring_enable_rings() but does not export it.
+    if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0)
+      return fail(last_system_error());
+    enabled_ = true;
+  }
   if (!ring_fd_registered_) {
     // A registered ring descriptor saves a file lookup per io_uring_enter. It belongs to the
     // thread that registers it, so it is done here, on the loop's thread (failure: unchanged).
@@ -128,7 +146,11 @@ Result<std::size_t> UringPoller::wait(std::span<ReadyEvent> out, int timeout_ms)
   if (epoll_busy_) timeout_ms = 0;
   int r = 0;
   if (timeout_ms == 0) {
-    if (io_uring_sq_ready(&ring_) > 0) r = io_uring_submit(&ring_);
+    // Deferred completions reach the queue only when asked for; the kernel flags the ring when
+    // some wait, so a look with nothing to submit and nothing waiting costs no system call.
+    const bool waiting = deferred_ && (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN);
+    if (waiting) r = io_uring_submit_and_get_events(&ring_);
+    else if (io_uring_sq_ready(&ring_) > 0) r = io_uring_submit(&ring_);
   } else if (timeout_ms < 0) {
     r = io_uring_submit_and_wait(&ring_, 1);
   } else {

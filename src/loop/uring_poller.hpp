@@ -73,6 +73,8 @@ class UringPoller final : public Poller {
   io_uring ring_{};
   bool ring_ready_ = false;
   bool ring_fd_registered_ = false;
+  bool deferred_ = false;  // DEFER_TASKRUN: completions arrive only when asked for
+  bool enabled_ = false;   // R_DISABLED until the loop's thread enables it
   int epoll_fd_ = -1;
   std::unique_ptr<Poller> epoll_;  // the readiness side, its descriptor polled on the ring
   bool epoll_armed_ = false;
