@@ -4,7 +4,8 @@
 // wants it (the loop's wake-up, UDP, connects in progress) comes from an inner epoll whose
 // descriptor is itself polled on the ring. So one io_uring_enter per loop iteration submits
 // every queued operation and waits, and a busy epoll costs an epoll_wait only when it fired.
-// Provided buffers: one ring of fixed-size buffers that multishot receives fill.
+// Provided buffers: one ring of fixed-size buffers that multishot receives fill. The ring runs
+// DEFER_TASKRUN with one submitter: the loop's thread, which enables it on its first wait().
 //
 // Thread-safety: belongs to its loop's thread, as every Poller.
 #include <liburing.h>
