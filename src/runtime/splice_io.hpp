@@ -58,6 +58,12 @@ struct SpliceIo {
   static BufferPool& buffers(Connection& c) noexcept;
   /// The socket may hold unread bytes (edge-triggered: until a read says it does not).
   static bool readable(const Connection& c) noexcept { return c.readable_; }
+
+ private:
+  // What a read brought (n > 0 bytes, or the FIN at 0) and a write took, kept as the
+  // connection's own recv and send keep them: flags, byte counts, the idle clock.
+  static Spliced took_in(Connection& c, std::size_t n) noexcept;
+  static Spliced sent(Connection& c, long n) noexcept;
 };
 
 }  // namespace wire::detail

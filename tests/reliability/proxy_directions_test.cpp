@@ -69,6 +69,21 @@ Received receive_all(TcpStream& s) {
   return r;
 }
 
+// One direction arrived whole: `size` bytes with the SHA-256 that was sent, ended by a clean FIN.
+void expect_whole(const Sent& sent, const Received& got, std::size_t size, const char* way) {
+  EXPECT_TRUE(sent.ok) << way;
+  EXPECT_EQ(got.bytes, size) << way;
+  EXPECT_EQ(got.sha, sent.sha) << way;
+  EXPECT_TRUE(got.clean_eof) << way << ": " << got.error.message();
+}
+
+// The proxy counted exactly what each side's socket took.
+void expect_counted(const Proxy& proxy, std::size_t to_target, std::size_t to_client) {
+  const auto stats = proxy.stats();
+  EXPECT_EQ(stats.bytes_to_target, to_target) << format_report(stats);
+  EXPECT_EQ(stats.bytes_to_client, to_client) << format_report(stats);
+}
+
 // Pipes this process has open: a spliced session holds two, one a direction.
 std::size_t open_pipes() {
   std::size_t n = 0;
@@ -211,19 +226,11 @@ TEST_P(ProxyDirections, TargetThatWritesBeforeItReadsIsNotDeadlocked) {
   replier.join();
   uploader.join();
 
-  EXPECT_TRUE(up.ok);
-  EXPECT_TRUE(down.ok);
-  EXPECT_EQ(at_client.bytes, down_size);
-  EXPECT_EQ(at_client.sha, down.sha);
-  EXPECT_TRUE(at_client.clean_eof);
-  EXPECT_EQ(at_target.bytes, up_size);
-  EXPECT_EQ(at_target.sha, up.sha);
-  EXPECT_TRUE(at_target.clean_eof);
+  expect_whole(up, at_target, up_size, "up");
+  expect_whole(down, at_client, down_size, "down");
   (*proxy)->shutdown();
   ASSERT_TRUE((*proxy)->wait());
-  const auto stats = (*proxy)->stats();
-  EXPECT_EQ(stats.bytes_to_target, up_size) << format_report(stats);
-  EXPECT_EQ(stats.bytes_to_client, down_size) << format_report(stats);
+  expect_counted(**proxy, up_size, down_size);
 }
 
 // With no fault flag the relay splices: 64 MiB up and 32 MiB down come through whole, the
@@ -270,17 +277,9 @@ TEST(ProxySplice, BulkHalfCloseAndResetPassThrough) {
   const Received at_client = receive_all(*client);
   uploader.join();
   replier.join();
-  EXPECT_TRUE(up.ok);
-  EXPECT_TRUE(down.ok);
-  EXPECT_EQ(at_target.bytes, up_size);
-  EXPECT_EQ(at_target.sha, up.sha);
-  EXPECT_TRUE(at_target.clean_eof);
-  EXPECT_EQ(at_client.bytes, down_size);
-  EXPECT_EQ(at_client.sha, down.sha);
-  EXPECT_TRUE(at_client.clean_eof);
-  auto stats = (*proxy)->stats();
-  EXPECT_EQ(stats.bytes_to_target, up_size) << format_report(stats);
-  EXPECT_EQ(stats.bytes_to_client, down_size) << format_report(stats);
+  expect_whole(up, at_target, up_size, "up");
+  expect_whole(down, at_client, down_size, "down");
+  expect_counted(**proxy, up_size, down_size);
 
   // A reset: the target aborts mid-stream; the client must see a reset, never an end of file.
   auto second = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
@@ -531,19 +530,11 @@ TEST(ProxySplice, NoPipeToBeHadCopiesBulkWhole) {
   replier.join();
   restore();
   EXPECT_EQ(pipes_during, pipes_before) << "a pipe was made past the descriptor limit";
-  EXPECT_TRUE(up.ok);
-  EXPECT_TRUE(down.ok);
-  EXPECT_EQ(at_target.bytes, up_size);
-  EXPECT_EQ(at_target.sha, up.sha);
-  EXPECT_TRUE(at_target.clean_eof);
-  EXPECT_EQ(at_client.bytes, down_size);
-  EXPECT_EQ(at_client.sha, down.sha);
-  EXPECT_TRUE(at_client.clean_eof);
+  expect_whole(up, at_target, up_size, "up");
+  expect_whole(down, at_client, down_size, "down");
   (*proxy)->shutdown();
   ASSERT_TRUE((*proxy)->wait());
-  const auto stats = (*proxy)->stats();
-  EXPECT_EQ(stats.bytes_to_target, up_size) << format_report(stats);
-  EXPECT_EQ(stats.bytes_to_client, down_size) << format_report(stats);
+  expect_counted(**proxy, up_size, down_size);
 }
 
 // The counters are per loop now (one writer each, summed by stats()): still exact with two
