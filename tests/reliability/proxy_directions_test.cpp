@@ -69,6 +69,32 @@ Received receive_all(TcpStream& s) {
   return r;
 }
 
+// One session through `proxy`: our client's leg and the leg the target accepted, each given
+// 15 s to send and to receive.
+struct Session {
+  TcpStream client;
+  TcpStream target;
+};
+std::optional<Session> open_session(Proxy& proxy, TcpListener& target_listener) {
+  auto client = TcpStream::connect(proxy.endpoint(), {.local = std::nullopt, .timeout = 5s});
+  if (!client) {
+    ADD_FAILURE() << "connect to the proxy: " << client.error().message();
+    return std::nullopt;
+  }
+  auto accepted = target_listener.accept(5s);
+  if (!accepted) {
+    ADD_FAILURE() << "the proxy's connection to the target: " << accepted.error().message();
+    return std::nullopt;
+  }
+  Session session{std::move(*client), std::move(accepted->stream)};
+  for (TcpStream* s : {&session.client, &session.target})
+    if (!s->set_receive_timeout(15s) || !s->set_send_timeout(15s)) {
+      ADD_FAILURE() << "socket timeouts";
+      return std::nullopt;
+    }
+  return session;
+}
+
 // One direction arrived whole: `size` bytes with the SHA-256 that was sent, ended by a clean FIN.
 void expect_whole(const Sent& sent, const Received& got, std::size_t size, const char* way) {
   EXPECT_TRUE(sent.ok) << way;
@@ -248,15 +274,10 @@ TEST(ProxySplice, BulkHalfCloseAndResetPassThrough) {
   ASSERT_TRUE((*proxy)->start());
   const std::size_t pipes_before = open_pipes();
 
-  auto client = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
-  ASSERT_TRUE(client);
-  auto accepted = listener->accept(5s);
-  ASSERT_TRUE(accepted);
-  TcpStream& target = accepted->stream;
-  for (TcpStream* s : {&*client, &target}) {
-    ASSERT_TRUE(s->set_receive_timeout(15s));
-    ASSERT_TRUE(s->set_send_timeout(15s));
-  }
+  auto session = open_session(**proxy, *listener);
+  ASSERT_TRUE(session);
+  TcpStream* client = &session->client;
+  TcpStream& target = session->target;
   // A pipe is made only when a direction first moves bulk (see ProxySplice.SmallBulkSmall...).
   EXPECT_EQ(open_pipes(), pipes_before) << "a pipe before any bulk read";
 
@@ -432,15 +453,10 @@ TEST(ProxySplice, ClientResetMidBulkResetsTheTarget) {
   ASSERT_TRUE((*proxy)->start());
   const std::size_t pipes_before = open_pipes();
 
-  auto client = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
-  ASSERT_TRUE(client);
-  auto accepted = listener->accept(5s);
-  ASSERT_TRUE(accepted);
-  TcpStream& target = accepted->stream;
-  for (TcpStream* s : {&*client, &target}) {
-    ASSERT_TRUE(s->set_receive_timeout(15s));
-    ASSERT_TRUE(s->set_send_timeout(15s));
-  }
+  auto session = open_session(**proxy, *listener);
+  ASSERT_TRUE(session);
+  TcpStream* client = &session->client;
+  TcpStream& target = session->target;
   constexpr std::size_t size = 8u << 20, unread = 256u << 10;
   Sent up;
   std::thread uploader([&] { up = send_random(*client, 8, size); });
@@ -477,15 +493,10 @@ TEST(ProxySplice, NoPipeToBeHadCopiesBulkWhole) {
   ASSERT_TRUE(proxy);
   ASSERT_TRUE((*proxy)->start());
   const std::size_t pipes_before = open_pipes();
-  auto client = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
-  ASSERT_TRUE(client);
-  auto accepted = listener->accept(5s);
-  ASSERT_TRUE(accepted);
-  TcpStream& target = accepted->stream;
-  for (TcpStream* s : {&*client, &target}) {
-    ASSERT_TRUE(s->set_receive_timeout(15s));
-    ASSERT_TRUE(s->set_send_timeout(15s));
-  }
+  auto session = open_session(**proxy, *listener);
+  ASSERT_TRUE(session);
+  TcpStream* client = &session->client;
+  TcpStream& target = session->target;
   // The session is up (both legs open): now no descriptor is left for a pipe.
   rlimit old{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
