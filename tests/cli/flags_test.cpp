@@ -4,10 +4,12 @@
 // this list. Sub-millisecond durations round up instead of becoming "no timeout".
 #include <gtest/gtest.h>
 
-#include <regex>
-#include <set>
+#include <algorithm>
+#include <cctype>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/process.hpp"
@@ -38,20 +40,50 @@ const std::vector<Subcommand> subcommands = {
     {{"bench", "udp-flood"}, {"127.0.0.1:9"}},
 };
 
-// The long names of the options whose value CLI11 shows as a number (INT, UINT, FLOAT).
-std::vector<std::string> numeric_flags(const Subcommand& s) {
+// One line of CLI11's --help that shows a numeric option: "  -c,--connections INT:[1 - 10000]=1".
+struct NumericOption {
+  std::string flag;          ///< the long name, "--connections"
+  bool shows_default = false;  ///< its value column (up to two spaces) holds "=DEFAULT"
+};
+std::optional<NumericOption> numeric_option(std::string_view line) {
+  const auto start = line.find_first_not_of(' ');
+  if (start == 0 || start == std::string_view::npos) return std::nullopt;  // indented only
+  line.remove_prefix(start);
+  if (line.size() > 3 && line[0] == '-' && line[1] != '-' && line[2] == ',') line.remove_prefix(3);
+  if (!line.starts_with("--")) return std::nullopt;
+  const auto name_end = line.find_first_not_of("abcdefghijklmnopqrstuvwxyz-", 2);
+  if (name_end == std::string_view::npos || line[name_end] != ' ') return std::nullopt;
+  NumericOption o{std::string(line.substr(0, name_end))};
+  const std::size_t from = name_end + 1;
+  const std::string_view column = line.substr(from, line.find("  ", from) - from);
+  bool numeric = false;
+  for (const std::string_view type : {"INT", "UINT", "FLOAT"}) {
+    const std::string_view after = column.substr(std::min(type.size(), column.size()));
+    if (column.starts_with(type) &&
+        (after.empty() || !std::isalnum(static_cast<unsigned char>(after.front()))))
+      numeric = true;
+  }
+  if (!numeric) return std::nullopt;
+  o.shows_default = column.find('=') != std::string_view::npos;
+  return o;
+}
+
+// The help text of `s`.
+std::string help_of(const Subcommand& s) {
   std::vector<std::string> argv{wire_cmd};
   argv.insert(argv.end(), s.words.begin(), s.words.end());
   argv.push_back("--help");
   auto help = run(argv);
   EXPECT_EQ(help.code, 0);
-  static const std::regex option(R"(^\s+(?:-\w,)?(--[a-z-]+) (?:INT|UINT|FLOAT)\b)");
+  return help.out;
+}
+
+// The long names of the options whose value CLI11 shows as a number (INT, UINT, FLOAT).
+std::vector<std::string> numeric_flags(const Subcommand& s) {
   std::vector<std::string> flags;
-  std::istringstream lines(help.out);
-  for (std::string line; std::getline(lines, line);) {
-    std::smatch m;
-    if (std::regex_search(line, m, option)) flags.push_back(m[1]);
-  }
+  std::istringstream lines(help_of(s));
+  for (std::string line; std::getline(lines, line);)
+    if (auto o = numeric_option(line)) flags.push_back(o->flag);
   return flags;
 }
 
@@ -103,21 +135,14 @@ TEST(CliFlags, NcTimeoutHasARange) {
 // Every default limit shows in --help (and so in wire(1), which help2man makes from --help):
 // each numeric flag's value column ends in "=DEFAULT", e.g. "--max-connections ...=10000".
 TEST(CliFlags, EveryNumericFlagShowsItsDefault) {
-  static const std::regex option(R"(^\s+(?:-\w,)?(--[a-z-]+) (?:INT|UINT|FLOAT)(?:\S| (?! ))*=(\S+))");
   int shown = 0;
   for (const auto& s : subcommands) {
-    std::vector<std::string> argv{wire_cmd};
-    argv.insert(argv.end(), s.words.begin(), s.words.end());
-    argv.push_back("--help");
-    auto help = run(argv);
-    std::set<std::string> with_default;
-    std::istringstream lines(help.out);
+    const std::string help = help_of(s);
+    std::istringstream lines(help);
     for (std::string line; std::getline(lines, line);) {
-      std::smatch m;
-      if (std::regex_search(line, m, option)) with_default.insert(m[1]);
-    }
-    for (const auto& flag : numeric_flags(s)) {
-      EXPECT_TRUE(with_default.contains(flag)) << s.words.back() << " " << flag << ":\n" << help.out;
+      const auto o = numeric_option(line);
+      if (!o) continue;
+      EXPECT_TRUE(o->shows_default) << s.words.back() << " " << o->flag << ":\n" << help;
       ++shown;
     }
   }

@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <regex>
+#include <cctype>
+#include <string>
+#include <string_view>
 
 namespace wire::cli {
 namespace {
@@ -45,16 +47,36 @@ std::string subcommand_names(const CLI::App& app) {
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
-// Long values (a 300-digit number) are cut to their first digits and their length.
-std::string shorten(std::string text) {
-  static const std::regex long_token("[^ ']{33,}");
-  std::smatch m;
+// Long values (a 300-digit number) are cut to their first digits and their length: each run
+// of 33 or more characters that are neither a space nor a quote.
+std::string shorten(std::string_view text) {
+  const auto breaks = [](char c) { return c == ' ' || c == '\''; };
   std::string out;
-  while (std::regex_search(text, m, long_token)) {
-    out += m.prefix().str() + m.str().substr(0, 12) + fmt::format("...({} characters)", m.length());
-    text = m.suffix().str();
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t end = i;
+    while (end < text.size() && !breaks(text[end])) ++end;
+    const std::size_t length = end - i;
+    if (length >= 33) out += fmt::format("{}...({} characters)", text.substr(i, 12), length);
+    else out += text.substr(i, length);
+    if (end < text.size()) out += text[end++];
+    i = end;
   }
-  return out + text;
+  return out;
+}
+
+// The word (no white space) that ends just before `at` in `text`.
+std::string_view word_before(std::string_view text, std::size_t at) {
+  std::size_t start = at;
+  while (start > 0 && !std::isspace(static_cast<unsigned char>(text[start - 1]))) --start;
+  return text.substr(start, at - start);
+}
+
+// The digits that start `text` (none: empty).
+std::string_view leading_digits(std::string_view text) {
+  std::size_t n = 0;
+  while (n < text.size() && text[n] >= '0' && text[n] <= '9') ++n;
+  return text.substr(0, n);
 }
 
 bool is_digits(const std::string& s) {
@@ -109,11 +131,19 @@ std::string usage_error_line(const CLI::ParseError& error, const CLI::App& app,
                                  .front()
                                  ->get_name());
   }
-  static const std::regex at_most(R"((\S+): At Most (\d+) required but received (\d+))");
-  std::smatch m;
-  if (std::regex_search(what, m, at_most))
-    return fmt::format("{}: {} takes {} value{} but was given {}: give it once", name, m[1].str(),
-                       m[2].str(), m[2].str() == "1" ? "" : "s", m[3].str());
+  // CLI11: "OPTION: At Most N required but received M".
+  if (const auto at = what.find(": At Most "); at != std::string::npos) {
+    const std::string_view option = word_before(what, at);
+    const std::string_view tail = std::string_view(what).substr(at + 10);
+    const std::string_view most = leading_digits(tail);
+    constexpr std::string_view received = " required but received ";
+    if (!option.empty() && !most.empty() && tail.substr(most.size()).starts_with(received)) {
+      const std::string_view given = leading_digits(tail.substr(most.size() + received.size()));
+      if (!given.empty())
+        return fmt::format("{}: {} takes {} value{} but was given {}: give it once", name, option,
+                           most, most == "1" ? "" : "s", given);
+    }
+  }
   if (what.starts_with("The following argument")) {  // "...arguments were" / "...argument was"
     std::vector<std::string> extra = deepest.remaining();
     if (extra.empty()) extra = app.remaining();
@@ -121,13 +151,28 @@ std::string usage_error_line(const CLI::ParseError& error, const CLI::App& app,
                                "or see wire {} --help",
                                name, extra.size() == 1 ? "" : "s", fmt::join(extra, "' '"), name));
   }
-  static const std::regex not_converted(R"(Could not convert: (\S+) = (.*))");
-  if (std::regex_search(what, m, not_converted))
-    return shorten(fmt::format("{}: {}: '{}' is not a number it takes (see wire {} --help)", name,
-                               m[1].str(), m[2].str(), name));
-  static const std::regex required(R"(^(\S+) is required$)");
-  if (std::regex_search(what, m, required))
-    return fmt::format("{}: {} is required (see wire {} --help)", name, m[1].str(), name);
+  // CLI11: "Could not convert: OPTION = VALUE" (the value to the end of its line).
+  constexpr std::string_view not_converted = "Could not convert: ";
+  if (const auto at = what.find(not_converted); at != std::string::npos) {
+    const std::string_view rest = std::string_view(what).substr(at + not_converted.size());
+    const auto equals = rest.find(" = ");
+    const std::string_view option = rest.substr(0, equals);
+    if (equals != std::string_view::npos && !option.empty() &&
+        option == word_before(option, option.size())) {
+      const std::size_t from = equals + 3;
+      const std::string_view value = rest.substr(from, rest.find('\n', from) - from);
+      return shorten(fmt::format("{}: {}: '{}' is not a number it takes (see wire {} --help)",
+                                 name, option, value, name));
+    }
+  }
+  // CLI11: "OPTION is required", the whole message.
+  constexpr std::string_view is_required = " is required";
+  if (std::string_view(what).ends_with(is_required)) {
+    const std::string_view option =
+        std::string_view(what).substr(0, what.size() - is_required.size());
+    if (!option.empty() && option == word_before(option, option.size()))
+      return fmt::format("{}: {} is required (see wire {} --help)", name, option, name);
+  }
   if (name.empty()) return shorten(fmt::format("{} (try wire --help)", what));
   return shorten(fmt::format("{}: {} (try wire {} --help)", name, what, name));
 }
