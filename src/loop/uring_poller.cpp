@@ -130,8 +130,9 @@ Result<std::size_t> UringPoller::wait(std::span<ReadyEvent> out, int timeout_ms)
   if (deferred_ && !enabled_) {
     // The first wait() runs on the loop's thread: it becomes the ring's one submitter.
     // Debian's liburing 2.3 declares io_uring_enable_rings() but does not export it.
-    if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0)
-      return fail(last_system_error());
+    const long enabled =
+        ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    if (enabled < 0) return fail(last_system_error());
     enabled_ = true;
   }
   if (!ring_fd_registered_) {
