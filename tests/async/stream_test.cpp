@@ -320,12 +320,14 @@ void wait_at_gate() {
 }
 
 TEST(Resolver, AnswerAfterCancellationIsDropped) {
-  // A gate of its own each run, kept to the end of the process: under load the resolver thread
+  // A gate of its own each run, kept past the end of the process: under load the resolver thread
   // may reach the hook only after the test has moved on (seen under TSan with --gtest_repeat),
-  // and must then find a gate that is still there, and that is no later run's.
-  static std::vector<std::unique_ptr<std::binary_semaphore>> gates;
-  gates.push_back(std::make_unique<std::binary_semaphore>(0));
-  std::binary_semaphore* held = gates.back().get();
+  // and must then find a gate that is still there, and that is no later run's. Never freed: a
+  // static's destructor at exit freed them while the pool thread (never joined) could still be
+  // reading one, which TSan reported as a race under load (8 of 160 runs).
+  static auto* gates = new std::vector<std::unique_ptr<std::binary_semaphore>>;
+  gates->push_back(std::make_unique<std::binary_semaphore>(0));
+  std::binary_semaphore* held = gates->back().get();
   gate = held;
   wire::detail::set_resolver_hook(&wait_at_gate);
   struct Unhook {  // also when an assertion returns early: the next tests resolve freely
