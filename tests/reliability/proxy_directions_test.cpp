@@ -69,6 +69,23 @@ Received receive_all(TcpStream& s) {
   return r;
 }
 
+// Options for a proxy on 127.0.0.1:0 in front of `target`, with `threads` loops.
+ProxyOptions relay_to(const TcpListener& target, unsigned threads) {
+  ProxyOptions po;
+  po.listen = Endpoint::loopback(Family::v4, 0);
+  po.target = *target.local_endpoint();
+  po.server.threads = threads;
+  return po;
+}
+
+// The proxy made and started; an error (the test fails on it) if either step fails.
+Result<std::unique_ptr<Proxy>> started(const ProxyOptions& po) {
+  auto proxy = Proxy::create(po);
+  if (!proxy) return proxy;
+  if (auto r = (*proxy)->start(); !r) return fail(r.error());
+  return proxy;
+}
+
 // One session through `proxy`: our client's leg and the leg the target accepted, each given
 // 15 s to send and to receive.
 struct Session {
@@ -196,16 +213,12 @@ TEST_P(ProxyDirections, TargetThatWritesBeforeItReadsIsNotDeadlocked) {
   auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
   ASSERT_TRUE(listener);
   ASSERT_TRUE(listener->set_receive_buffer_size(64 << 10));  // the accepted socket's too
-  ProxyOptions po;
-  po.listen = Endpoint::loopback(Family::v4, 0);
-  po.target = *listener->local_endpoint();
+  ProxyOptions po = relay_to(*listener, 1);
   po.faults = GetParam();
-  po.server.threads = 1;
   po.server.high_water = 64u << 10;  // small queues: the backlog builds in a few MiB
   po.server.low_water = 16u << 10;
-  auto proxy = Proxy::create(po);
+  auto proxy = started(po);
   ASSERT_TRUE(proxy);
-  ASSERT_TRUE((*proxy)->start());
 
   auto client = TcpStream::connect((*proxy)->endpoint(), {.local = std::nullopt, .timeout = 5s});
   ASSERT_TRUE(client);
@@ -265,13 +278,9 @@ TEST_P(ProxyDirections, TargetThatWritesBeforeItReadsIsNotDeadlocked) {
 TEST(ProxySplice, BulkHalfCloseAndResetPassThrough) {
   auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
   ASSERT_TRUE(listener);
-  ProxyOptions po;
-  po.listen = Endpoint::loopback(Family::v4, 0);
-  po.target = *listener->local_endpoint();
-  po.server.threads = 1;
-  auto proxy = Proxy::create(po);
+  ProxyOptions po = relay_to(*listener, 1);
+  auto proxy = started(po);
   ASSERT_TRUE(proxy);
-  ASSERT_TRUE((*proxy)->start());
   const std::size_t pipes_before = open_pipes();
 
   auto session = open_session(**proxy, *listener);
@@ -334,14 +343,10 @@ TEST(ProxySplice, SmallBulkSmallBothWaysInOrderAndBulkAloneOpensPipes) {
   auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
   ASSERT_TRUE(listener);
   ASSERT_TRUE(listener->set_receive_buffer_size(64 << 10));  // the accepted socket's too
-  ProxyOptions po;
-  po.listen = Endpoint::loopback(Family::v4, 0);
-  po.target = *listener->local_endpoint();
-  po.server.threads = 1;
+  ProxyOptions po = relay_to(*listener, 1);
   po.server.read_size = 16u << 10;  // a read of 16 KiB is bulk
-  auto proxy = Proxy::create(po);
+  auto proxy = started(po);
   ASSERT_TRUE(proxy);
-  ASSERT_TRUE((*proxy)->start());
   const std::size_t pipes_before = open_pipes();
   const std::uint16_t proxy_port = (*proxy)->endpoint().port();
   const std::uint16_t target_port = po.target.port();
@@ -443,14 +448,10 @@ TEST(ProxySplice, ClientResetMidBulkResetsTheTarget) {
   auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
   ASSERT_TRUE(listener);
   ASSERT_TRUE(listener->set_receive_buffer_size(64 << 10));
-  ProxyOptions po;
-  po.listen = Endpoint::loopback(Family::v4, 0);
-  po.target = *listener->local_endpoint();
-  po.server.threads = 1;
+  ProxyOptions po = relay_to(*listener, 1);
   po.server.read_size = 16u << 10;
-  auto proxy = Proxy::create(po);
+  auto proxy = started(po);
   ASSERT_TRUE(proxy);
-  ASSERT_TRUE((*proxy)->start());
   const std::size_t pipes_before = open_pipes();
 
   auto session = open_session(**proxy, *listener);
@@ -485,13 +486,9 @@ TEST(ProxySplice, ClientResetMidBulkResetsTheTarget) {
 TEST(ProxySplice, NoPipeToBeHadCopiesBulkWhole) {
   auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
   ASSERT_TRUE(listener);
-  ProxyOptions po;
-  po.listen = Endpoint::loopback(Family::v4, 0);
-  po.target = *listener->local_endpoint();
-  po.server.threads = 1;
-  auto proxy = Proxy::create(po);
+  ProxyOptions po = relay_to(*listener, 1);
+  auto proxy = started(po);
   ASSERT_TRUE(proxy);
-  ASSERT_TRUE((*proxy)->start());
   const std::size_t pipes_before = open_pipes();
   auto session = open_session(**proxy, *listener);
   ASSERT_TRUE(session);
@@ -553,13 +550,9 @@ TEST(ProxySplice, NoPipeToBeHadCopiesBulkWhole) {
 TEST(ProxySplice, CountersExactWithTwoLoops) {
   auto listener = TcpListener::listen(Endpoint::loopback(Family::v4, 0));
   ASSERT_TRUE(listener);
-  ProxyOptions po;
-  po.listen = Endpoint::loopback(Family::v4, 0);
-  po.target = *listener->local_endpoint();
-  po.server.threads = 2;
-  auto proxy = Proxy::create(po);
+  ProxyOptions po = relay_to(*listener, 2);
+  auto proxy = started(po);
   ASSERT_TRUE(proxy);
-  ASSERT_TRUE((*proxy)->start());
   constexpr int sessions = 8;
   std::uint64_t up_total = 0, down_total = 0;
   for (int i = 0; i < sessions; ++i) {
